@@ -1,0 +1,41 @@
+"""Backend-agnostic Keras layers of Swin Transformer and ViT."""
+
+from keras_swin.layers.attention import Attention
+from keras_swin.layers.drop_path import DropPath, linear_drop_path_rates
+from keras_swin.layers.mlp import Mlp
+from keras_swin.layers.patch_embed import PatchEmbed
+from keras_swin.layers.patch_merging import PatchMerging
+from keras_swin.layers.position import ClassToken, PositionEmbedding
+from keras_swin.layers.swin_block import SwinBlock, SwinStage
+from keras_swin.layers.token_pooling import TokenPooling
+from keras_swin.layers.vit_encoder import ViTEncoder, ViTEncoderBlock
+from keras_swin.layers.window_attention import WindowAttention
+from keras_swin.layers.windows import (
+    relative_position_index,
+    shift_window_mask,
+    window_layout,
+    window_partition,
+    window_reverse,
+)
+
+__all__ = [
+    "Attention",
+    "ClassToken",
+    "DropPath",
+    "Mlp",
+    "PatchEmbed",
+    "PatchMerging",
+    "PositionEmbedding",
+    "SwinBlock",
+    "SwinStage",
+    "TokenPooling",
+    "ViTEncoder",
+    "ViTEncoderBlock",
+    "WindowAttention",
+    "linear_drop_path_rates",
+    "relative_position_index",
+    "shift_window_mask",
+    "window_layout",
+    "window_partition",
+    "window_reverse",
+]

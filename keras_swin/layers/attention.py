@@ -1,0 +1,143 @@
+"""Multi-head self-attention with a fused qkv projection."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from keras_swin.layers._serialization import register
+
+
+@register
+class Attention(keras.layers.Layer):
+    """Multi-head self-attention as in ViT and Swin (fused `qkv`, `proj`).
+
+    The `qkv` Dense maps C to 3C; its output axis is (3, heads, head_dim)
+    with q|k|v outermost, the layout of the official Swin code, timm and a
+    concatenation of Hugging Face's / the official ViT's q, k, v kernels.
+    q is scaled by `qk_scale` (default head_dim^-0.5) after its bias.
+
+    Args:
+        dim: token width C (input and output).
+        num_heads: number of heads; must divide `dim`.
+        qkv_bias: whether `qkv` has a bias.
+        qk_scale: override of the head_dim^-0.5 scale.
+        attention_dropout_rate: dropout on the attention probabilities.
+        proj_dropout_rate: dropout after `proj`.
+        **kwargs: base `Layer` arguments.
+
+    Shapes:
+        inputs: (B, N, C) -> (B, N, C).
+        attention_bias (call argument): additive logits bias broadcastable
+            to (B, heads, N, N), or None.
+
+    Example:
+        >>> attn = Attention(dim=64, num_heads=4)
+        >>> attn(keras.ops.ones((2, 197, 64))).shape
+        (2, 197, 64)
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        qkv_bias: bool = True,
+        qk_scale: float | None = None,
+        attention_dropout_rate: float = 0.0,
+        proj_dropout_rate: float = 0.0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if dim % num_heads:
+            raise ValueError(
+                f"dim={dim} must be divisible by num_heads={num_heads}."
+            )
+        self.dim = dim
+        self.num_heads = num_heads
+        self.qkv_bias = qkv_bias
+        self.qk_scale = qk_scale
+        self.attention_dropout_rate = attention_dropout_rate
+        self.proj_dropout_rate = proj_dropout_rate
+        self.head_dim = dim // num_heads
+        self.scale = qk_scale or self.head_dim**-0.5
+        policy = self.dtype_policy
+        self.qkv = keras.layers.Dense(
+            3 * dim, use_bias=qkv_bias, name="qkv", dtype=policy
+        )
+        self.attn_drop = keras.layers.Dropout(
+            attention_dropout_rate, name="attn_drop", dtype=policy
+        )
+        self.proj = keras.layers.Dense(dim, name="proj", dtype=policy)
+        self.proj_drop = keras.layers.Dropout(
+            proj_dropout_rate, name="proj_drop", dtype=policy
+        )
+
+    def build(self, input_shape):
+        if input_shape[-1] is not None and input_shape[-1] != self.dim:
+            raise ValueError(
+                f"{self.name} expects {self.dim} channels, got input shape "
+                f"{tuple(input_shape)}."
+            )
+        self.qkv.build(input_shape)
+        self.proj.build(tuple(input_shape[:-1]) + (self.dim,))
+
+    def _attend(self, inputs, bias_fn=None, training=None):
+        """Attention with an optional hook that adds biases to the logits.
+
+        Args:
+            inputs: (B, N, C).
+            bias_fn: callable (B, heads, N, N) logits -> logits, or None.
+            training: Keras training flag.
+
+        Returns:
+            (B, N, C) after `proj`.
+        """
+        tokens = ops.shape(inputs)[1]
+        qkv = ops.reshape(
+            self.qkv(inputs), (-1, tokens, 3, self.num_heads, self.head_dim)
+        )
+        # (3, B, heads, N, head_dim)
+        qkv = ops.transpose(qkv, (2, 0, 3, 1, 4))
+        q, k, v = qkv[0], qkv[1], qkv[2]
+        logits = ops.matmul(
+            q * ops.cast(self.scale, q.dtype), ops.swapaxes(k, -1, -2)
+        )
+        if bias_fn is not None:
+            logits = bias_fn(logits)
+        if logits.dtype != "float32":
+            # Mixed precision: softmax in float32 for stable sums.
+            probs = ops.cast(
+                ops.softmax(ops.cast(logits, "float32")), logits.dtype
+            )
+        else:
+            probs = ops.softmax(logits)
+        probs = self.attn_drop(probs, training=training)
+        out = ops.matmul(probs, v)  # (B, heads, N, head_dim)
+        out = ops.reshape(
+            ops.transpose(out, (0, 2, 1, 3)), (-1, tokens, self.dim)
+        )
+        return self.proj_drop(self.proj(out), training=training)
+
+    def call(self, inputs, attention_bias=None, training=None):
+        bias_fn = None
+        if attention_bias is not None:
+
+            def bias_fn(logits):
+                return logits + ops.cast(attention_bias, logits.dtype)
+
+        return self._attend(inputs, bias_fn, training=training)
+
+    def compute_output_shape(self, input_shape, attention_bias_shape=None):
+        return tuple(input_shape[:-1]) + (self.dim,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            dim=self.dim,
+            num_heads=self.num_heads,
+            qkv_bias=self.qkv_bias,
+            qk_scale=self.qk_scale,
+            attention_dropout_rate=self.attention_dropout_rate,
+            proj_dropout_rate=self.proj_dropout_rate,
+        )
+        return config

@@ -1,0 +1,109 @@
+"""Class token and learned position embeddings (ViT, Swin's ape)."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from keras_swin.layers._serialization import register
+
+
+@register
+class ClassToken(keras.layers.Layer):
+    """Prepends a learned class token to a token sequence.
+
+    Args:
+        initializer: initializer of the (1, 1, D) token; zeros as in the
+            official ViT.
+        **kwargs: base `Layer` arguments.
+
+    Shapes:
+        inputs: (B, N, D) -> (B, N + 1, D).
+
+    Example:
+        >>> ClassToken()(keras.ops.ones((2, 196, 64))).shape
+        (2, 197, 64)
+    """
+
+    def __init__(self, initializer="zeros", **kwargs):
+        super().__init__(**kwargs)
+        self.initializer = keras.initializers.get(initializer)
+
+    def build(self, input_shape):
+        self.cls = self.add_weight(
+            shape=(1, 1, input_shape[-1]),
+            initializer=self.initializer,
+            name="cls",
+        )
+
+    def call(self, inputs):
+        token = ops.cast(self.cls, inputs.dtype)
+        token = ops.broadcast_to(
+            token, (ops.shape(inputs)[0], 1, ops.shape(inputs)[-1])
+        )
+        return ops.concatenate([token, inputs], axis=1)
+
+    def compute_output_shape(self, input_shape):
+        tokens = None if input_shape[1] is None else input_shape[1] + 1
+        return (input_shape[0], tokens, input_shape[2])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            initializer=keras.initializers.serialize(self.initializer)
+        )
+        return config
+
+
+@register
+class PositionEmbedding(keras.layers.Layer):
+    """Adds a learned position embedding of the input's exact shape.
+
+    Works on token sequences (B, N, D), as in ViT, and on feature maps
+    (B, H, W, C), as Swin's absolute position embedding (`ape`). The
+    embedding has the input's shape without the batch axis, so the input
+    size must be static.
+
+    Args:
+        initializer: initializer of the embedding; N(0, 0.02) by default
+            (official ViT; truncated in Swin and timm).
+        **kwargs: base `Layer` arguments.
+
+    Shapes:
+        inputs: (B, ...) -> same shape.
+
+    Example:
+        >>> PositionEmbedding()(keras.ops.ones((2, 197, 64))).shape
+        (2, 197, 64)
+    """
+
+    def __init__(self, initializer=None, **kwargs):
+        super().__init__(**kwargs)
+        if initializer is None:
+            initializer = keras.initializers.RandomNormal(stddev=0.02)
+        self.initializer = keras.initializers.get(initializer)
+
+    def build(self, input_shape):
+        shape = tuple(input_shape[1:])
+        if any(size is None for size in shape):
+            raise ValueError(
+                f"{self.name} needs a static input size to create its "
+                f"embedding, got input shape {tuple(input_shape)}. Pass a "
+                "fixed `input_shape`."
+            )
+        self.embedding = self.add_weight(
+            shape=(1,) + shape, initializer=self.initializer, name="embedding"
+        )
+
+    def call(self, inputs):
+        return inputs + ops.cast(self.embedding, inputs.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            initializer=keras.initializers.serialize(self.initializer)
+        )
+        return config

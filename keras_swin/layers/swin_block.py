@@ -1,0 +1,333 @@
+"""Swin Transformer block and stage on (B, H, W, C) feature maps."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from keras_swin.layers import windows
+from keras_swin.layers._serialization import register
+from keras_swin.layers.drop_path import DropPath
+from keras_swin.layers.mlp import Mlp
+from keras_swin.layers.window_attention import WindowAttention
+
+
+@register
+class SwinBlock(keras.layers.Layer):
+    """One (shifted) window attention block of Swin, pre-norm.
+
+    x = x + DropPath(W-MSA(norm1(x))); x = x + DropPath(MLP(norm2(x))).
+
+    The window layout follows the official code and Hugging Face for any
+    map size: if min(H, W) <= window the window becomes min(H, W) and the
+    shift 0; the normalised map is zero-padded on the bottom/right to a
+    multiple of the window, then cyclically shifted by -shift, attended in
+    windows (with the shift mask), shifted back and cropped. For static
+    sizes the layout and mask come from numpy once per size; a TensorFlow
+    graph with unknown H, W builds them in-graph.
+
+    Args:
+        dim: channels C.
+        num_heads: attention heads.
+        window_size: window side M (also the relative table's window).
+        shift_size: cyclic shift, 0 (W-MSA) or usually M // 2 (SW-MSA).
+        mlp_ratio: MLP hidden width as a multiple of C.
+        qkv_bias: whether `qkv` has a bias.
+        qk_scale: override of the head_dim^-0.5 attention scale.
+        dropout_rate: dropout in the MLP and after the attention projection.
+        attention_dropout_rate: dropout on attention probabilities.
+        drop_path_rate: stochastic depth rate of both residual branches.
+        layer_norm_epsilon: epsilon of norm1 and norm2 (1e-5 in Swin).
+        use_relative_position_bias: False removes the relative bias.
+        **kwargs: base `Layer` arguments.
+
+    Shapes:
+        inputs: (B, H, W, C) -> (B, H, W, C).
+
+    Example:
+        >>> block = SwinBlock(dim=32, num_heads=2, window_size=7,
+        ...                   shift_size=3)
+        >>> block(keras.ops.ones((2, 56, 56, 32))).shape
+        (2, 56, 56, 32)
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        window_size: int = 7,
+        shift_size: int = 0,
+        mlp_ratio: float = 4.0,
+        qkv_bias: bool = True,
+        qk_scale: float | None = None,
+        dropout_rate: float = 0.0,
+        attention_dropout_rate: float = 0.0,
+        drop_path_rate: float = 0.0,
+        layer_norm_epsilon: float = 1e-5,
+        use_relative_position_bias: bool = True,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if not 0 <= shift_size < window_size:
+            raise ValueError(
+                f"shift_size must be in [0, window_size={window_size}), got "
+                f"{shift_size}."
+            )
+        self.dim = dim
+        self.num_heads = num_heads
+        self.window_size = window_size
+        self.shift_size = shift_size
+        self.mlp_ratio = mlp_ratio
+        self.qkv_bias = qkv_bias
+        self.qk_scale = qk_scale
+        self.dropout_rate = dropout_rate
+        self.attention_dropout_rate = attention_dropout_rate
+        self.drop_path_rate = drop_path_rate
+        self.layer_norm_epsilon = layer_norm_epsilon
+        self.use_relative_position_bias = use_relative_position_bias
+        policy = self.dtype_policy
+        self.norm1 = keras.layers.LayerNormalization(
+            epsilon=layer_norm_epsilon, name="norm1", dtype=policy
+        )
+        self.attn = WindowAttention(
+            dim,
+            num_heads,
+            window_size,
+            qkv_bias=qkv_bias,
+            qk_scale=qk_scale,
+            attention_dropout_rate=attention_dropout_rate,
+            proj_dropout_rate=dropout_rate,
+            use_relative_position_bias=use_relative_position_bias,
+            name="attn",
+            dtype=policy,
+        )
+        self.drop_path = DropPath(
+            drop_path_rate, name="drop_path", dtype=policy
+        )
+        self.norm2 = keras.layers.LayerNormalization(
+            epsilon=layer_norm_epsilon, name="norm2", dtype=policy
+        )
+        self.mlp = Mlp(
+            int(dim * mlp_ratio),
+            dim,
+            dropout_rate=dropout_rate,
+            name="mlp",
+            dtype=policy,
+        )
+
+    def build(self, input_shape):
+        if len(input_shape) != 4 or input_shape[-1] != self.dim:
+            raise ValueError(
+                f"{self.name} expects (B, H, W, {self.dim}) inputs, got "
+                f"{tuple(input_shape)}."
+            )
+        self.norm1.build(input_shape)
+        self.attn.build((None, None, self.dim))
+        self.norm2.build(input_shape)
+        self.mlp.build(input_shape)
+        self.drop_path.build(input_shape)
+
+    def _static_window_attention(self, x, height, width, training):
+        layout = windows.window_layout(
+            height, width, self.window_size, self.shift_size
+        )
+        m, shift = layout.window_size, layout.shift_size
+        hp, wp = layout.padded_height, layout.padded_width
+        x = windows.pad_bottom_right(x, hp - height, wp - width)
+        if shift:
+            x = ops.roll(x, (-shift, -shift), axis=(1, 2))
+        mask = (
+            None if layout.mask is None else ops.convert_to_tensor(layout.mask)
+        )
+        x = windows.window_partition(x, m)
+        x = self.attn(x, attention_mask=mask, training=training)
+        x = windows.window_reverse(x, m, hp, wp)
+        if shift:
+            x = ops.roll(x, (shift, shift), axis=(1, 2))
+        if (hp, wp) != (height, width):
+            x = x[:, :height, :width]
+        return x
+
+    def _dynamic_window_attention(self, x, training):
+        shape = ops.shape(x)
+        height, width = shape[1], shape[2]
+        smallest = ops.minimum(height, width)
+        clamp = smallest <= self.window_size
+        m = ops.where(clamp, smallest, self.window_size)
+        shift = ops.where(clamp, 0, self.shift_size)
+        hp = (height + m - 1) // m * m
+        wp = (width + m - 1) // m * m
+        x = windows.pad_bottom_right(x, hp - height, wp - width)
+        # A zero shift gives an all-zero mask, so no branch is needed.
+        x = ops.roll(x, (-shift, -shift), axis=(1, 2))
+        mask = windows.dynamic_shift_window_mask(hp, wp, m, shift)
+        x = windows.window_partition(x, m)
+        x = self.attn(x, attention_mask=mask, training=training)
+        x = windows.window_reverse(x, m, hp, wp)
+        x = ops.roll(x, (shift, shift), axis=(1, 2))
+        return x[:, :height, :width]
+
+    def call(self, inputs, training=None):
+        height, width = inputs.shape[1], inputs.shape[2]
+        x = self.norm1(inputs)
+        if height is not None and width is not None:
+            x = self._static_window_attention(x, height, width, training)
+        else:
+            x = self._dynamic_window_attention(x, training)
+        x = inputs + self.drop_path(x, training=training)
+        return x + self.drop_path(
+            self.mlp(self.norm2(x), training=training), training=training
+        )
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            dim=self.dim,
+            num_heads=self.num_heads,
+            window_size=self.window_size,
+            shift_size=self.shift_size,
+            mlp_ratio=self.mlp_ratio,
+            qkv_bias=self.qkv_bias,
+            qk_scale=self.qk_scale,
+            dropout_rate=self.dropout_rate,
+            attention_dropout_rate=self.attention_dropout_rate,
+            drop_path_rate=self.drop_path_rate,
+            layer_norm_epsilon=self.layer_norm_epsilon,
+            use_relative_position_bias=self.use_relative_position_bias,
+        )
+        return config
+
+
+@register
+class SwinStage(keras.layers.Layer):
+    """A stage of Swin blocks at one resolution, alternating W-/SW-MSA.
+
+    Block j uses shift 0 for even j and window // 2 for odd j (when
+    `shifted_windows`). Blocks are named `blocks_{j}` so weight paths read
+    `layers_{i}/blocks_{j}/attn/qkv/kernel`, the official module path.
+    Patch merging is a separate `PatchMerging` layer after the stage, so a
+    stage's output is the feature map used for dense prediction.
+
+    Args:
+        dim: channels C.
+        depth: number of blocks.
+        num_heads: attention heads.
+        window_size: window side M.
+        mlp_ratio: MLP hidden width as a multiple of C.
+        qkv_bias: whether `qkv` has a bias.
+        qk_scale: override of the attention scale.
+        dropout_rate: dropout rate inside the blocks.
+        attention_dropout_rate: dropout on attention probabilities.
+        drop_path_rate: a float for every block or a list with one rate per
+            block (the linear stochastic-depth schedule of the paper).
+        layer_norm_epsilon: LayerNorm epsilon.
+        shifted_windows: False disables the shift in every block (Table 4
+            ablation).
+        use_relative_position_bias: False removes the relative bias.
+        **kwargs: base `Layer` arguments.
+
+    Shapes:
+        inputs: (B, H, W, C) -> (B, H, W, C).
+
+    Example:
+        >>> stage = SwinStage(dim=32, depth=2, num_heads=2, window_size=7)
+        >>> stage(keras.ops.ones((1, 28, 28, 32))).shape
+        (1, 28, 28, 32)
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        depth: int,
+        num_heads: int,
+        window_size: int = 7,
+        mlp_ratio: float = 4.0,
+        qkv_bias: bool = True,
+        qk_scale: float | None = None,
+        dropout_rate: float = 0.0,
+        attention_dropout_rate: float = 0.0,
+        drop_path_rate: float | list[float] = 0.0,
+        layer_norm_epsilon: float = 1e-5,
+        shifted_windows: bool = True,
+        use_relative_position_bias: bool = True,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if isinstance(drop_path_rate, (list, tuple)):
+            if len(drop_path_rate) != depth:
+                raise ValueError(
+                    f"drop_path_rate has {len(drop_path_rate)} entries for "
+                    f"{depth} blocks."
+                )
+            rates = [float(r) for r in drop_path_rate]
+            drop_path_rate = rates
+        else:
+            rates = [float(drop_path_rate)] * depth
+        self.dim = dim
+        self.depth = depth
+        self.num_heads = num_heads
+        self.window_size = window_size
+        self.mlp_ratio = mlp_ratio
+        self.qkv_bias = qkv_bias
+        self.qk_scale = qk_scale
+        self.dropout_rate = dropout_rate
+        self.attention_dropout_rate = attention_dropout_rate
+        self.drop_path_rate = drop_path_rate
+        self.layer_norm_epsilon = layer_norm_epsilon
+        self.shifted_windows = shifted_windows
+        self.use_relative_position_bias = use_relative_position_bias
+        shift = window_size // 2 if shifted_windows else 0
+        self.blocks = [
+            SwinBlock(
+                dim,
+                num_heads,
+                window_size=window_size,
+                shift_size=shift if j % 2 else 0,
+                mlp_ratio=mlp_ratio,
+                qkv_bias=qkv_bias,
+                qk_scale=qk_scale,
+                dropout_rate=dropout_rate,
+                attention_dropout_rate=attention_dropout_rate,
+                drop_path_rate=rates[j],
+                layer_norm_epsilon=layer_norm_epsilon,
+                use_relative_position_bias=use_relative_position_bias,
+                name=f"blocks_{j}",
+                dtype=self.dtype_policy,
+            )
+            for j in range(depth)
+        ]
+
+    def build(self, input_shape):
+        for block in self.blocks:
+            block.build(input_shape)
+
+    def call(self, inputs, training=None):
+        x = inputs
+        for block in self.blocks:
+            x = block(x, training=training)
+        return x
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            dim=self.dim,
+            depth=self.depth,
+            num_heads=self.num_heads,
+            window_size=self.window_size,
+            mlp_ratio=self.mlp_ratio,
+            qkv_bias=self.qkv_bias,
+            qk_scale=self.qk_scale,
+            dropout_rate=self.dropout_rate,
+            attention_dropout_rate=self.attention_dropout_rate,
+            drop_path_rate=self.drop_path_rate,
+            layer_norm_epsilon=self.layer_norm_epsilon,
+            shifted_windows=self.shifted_windows,
+            use_relative_position_bias=self.use_relative_position_bias,
+        )
+        return config

@@ -1,0 +1,163 @@
+"""Window multi-head self-attention with relative position bias (Swin)."""
+
+from __future__ import annotations
+
+import math
+
+import keras
+from keras import ops
+
+from keras_swin.layers import windows
+from keras_swin.layers._serialization import register
+from keras_swin.layers.attention import Attention
+
+
+@register
+class WindowAttention(Attention):
+    """Self-attention inside M x M windows, with relative position bias.
+
+    Adds `relative_position_bias_table[index]` (one learned scalar per head
+    and relative offset) and an optional shift mask to the logits, in the
+    official order: (q * scale) @ k^T + bias + mask, softmax, @ v.
+
+    The table is made for `window_size` T; windows of any side M <= T can
+    be attended (the index then reads the central part of the table), which
+    lets a block clamp its window on small maps. Index arrays are computed
+    once per M in numpy (cached); an in-graph path serves unknown M.
+
+    Args:
+        dim: token width C.
+        num_heads: number of heads.
+        window_size: window side T the bias table is made for; the table
+            has (2T - 1)^2 rows.
+        qkv_bias: whether `qkv` has a bias.
+        qk_scale: override of the head_dim^-0.5 scale.
+        attention_dropout_rate: dropout on attention probabilities.
+        proj_dropout_rate: dropout after `proj`.
+        use_relative_position_bias: False drops the table (the Swin paper's
+            Table 4 ablation).
+        **kwargs: base `Layer` arguments.
+
+    Shapes:
+        inputs: (B * nW, M * M, C) windows from `window_partition`.
+        attention_mask (call argument): (nW, M*M, M*M) additive mask, e.g.
+            `shift_window_mask(...)`, or None.
+        output: (B * nW, M * M, C).
+
+    Example:
+        >>> attn = WindowAttention(dim=32, num_heads=2, window_size=7)
+        >>> attn(keras.ops.ones((8, 49, 32))).shape
+        (8, 49, 32)
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        window_size: int,
+        qkv_bias: bool = True,
+        qk_scale: float | None = None,
+        attention_dropout_rate: float = 0.0,
+        proj_dropout_rate: float = 0.0,
+        use_relative_position_bias: bool = True,
+        **kwargs,
+    ):
+        super().__init__(
+            dim,
+            num_heads,
+            qkv_bias=qkv_bias,
+            qk_scale=qk_scale,
+            attention_dropout_rate=attention_dropout_rate,
+            proj_dropout_rate=proj_dropout_rate,
+            **kwargs,
+        )
+        self.window_size = window_size
+        self.use_relative_position_bias = use_relative_position_bias
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        if self.use_relative_position_bias:
+            rows = (2 * self.window_size - 1) ** 2
+            self.relative_position_bias_table = self.add_weight(
+                shape=(rows, self.num_heads),
+                initializer=keras.initializers.TruncatedNormal(stddev=0.02),
+                name="relative_position_bias_table",
+            )
+
+    def relative_position_bias(self, window_size):
+        """Bias of every (query, key) pair of an M x M window.
+
+        Args:
+            window_size: M, an int (static) or scalar int tensor.
+
+        Returns:
+            (heads, M*M, M*M) tensor in the table's dtype.
+        """
+        if isinstance(window_size, int):
+            if window_size > self.window_size:
+                raise ValueError(
+                    f"{self.name}: windows of side {window_size} exceed the "
+                    f"relative position table's window {self.window_size}."
+                )
+            index = windows.relative_position_index(
+                window_size, self.window_size
+            ).reshape(-1)
+            tokens = window_size * window_size
+        else:
+            index = ops.reshape(
+                windows.dynamic_relative_position_index(
+                    window_size, self.window_size
+                ),
+                (-1,),
+            )
+            tokens = window_size * window_size
+        bias = ops.take(self.relative_position_bias_table, index, axis=0)
+        bias = ops.reshape(bias, (tokens, tokens, self.num_heads))
+        return ops.transpose(bias, (2, 0, 1))
+
+    def call(self, inputs, attention_mask=None, training=None):
+        tokens = inputs.shape[1]
+        if tokens is not None:
+            side = math.isqrt(tokens)
+            if side * side != tokens:
+                raise ValueError(
+                    f"{self.name} expects square windows (M*M tokens), got "
+                    f"{tokens} tokens per window."
+                )
+        else:
+            tokens = ops.shape(inputs)[1]
+            side = ops.cast(
+                ops.round(ops.sqrt(ops.cast(tokens, "float32"))), "int32"
+            )
+
+        bias = None
+        if self.use_relative_position_bias:
+            bias = self.relative_position_bias(side)[None]
+        if attention_mask is not None:
+            mask = ops.cast(attention_mask, self.compute_dtype)[:, None]
+            # (nW, heads or 1, N, N): bias and mask folded into one add.
+            bias = mask if bias is None else bias + mask
+        if bias is None:
+            return self._attend(inputs, training=training)
+
+        def add_bias(logits):
+            num_windows = ops.shape(bias)[0]
+            grouped = ops.reshape(
+                logits, (-1, num_windows, self.num_heads, tokens, tokens)
+            )
+            return ops.reshape(
+                grouped + ops.cast(bias, logits.dtype), ops.shape(logits)
+            )
+
+        return self._attend(inputs, add_bias, training=training)
+
+    def compute_output_shape(self, input_shape, attention_mask_shape=None):
+        return tuple(input_shape[:-1]) + (self.dim,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            window_size=self.window_size,
+            use_relative_position_bias=self.use_relative_position_bias,
+        )
+        return config

@@ -1,0 +1,336 @@
+"""Window helpers for Swin: partition, reverse, relative index, shift mask.
+
+Two kinds of function live here:
+
+* tensor functions (`window_partition`, `window_reverse`) built on
+  `keras.ops`; they accept static (int) or dynamic (tensor) sizes, so the
+  same code serves eager calls, `jax.jit` traces and TensorFlow graphs with
+  unknown height and width;
+* numpy functions (`relative_position_index`, `shift_window_mask`,
+  `window_layout`) that compute the static structure of a window layout
+  once per spatial size. They are cached, and their arrays are read-only so
+  the cache cannot be corrupted by a caller.
+
+Conventions follow the official Swin code: windows are enumerated
+row-major over the window grid, batch-major over images; tokens inside a
+window are row-major.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import NamedTuple
+
+import numpy as np
+from keras import ops
+
+#: Value added to attention logits between tokens of different shifted
+#: regions. The official code adds a finite -100 rather than -inf.
+MASK_VALUE = -100.0
+
+
+def pad_bottom_right(x, pad_height, pad_width):
+    """Zero-pads a feature map at the bottom and on the right.
+
+    Args:
+        x: tensor (B, H, W, C).
+        pad_height: rows to add (int or scalar int tensor).
+        pad_width: columns to add (int or scalar int tensor).
+
+    Returns:
+        Tensor (B, H + pad_height, W + pad_width, C); `x` itself when both
+        pads are the int 0.
+
+    Example:
+        >>> pad_bottom_right(keras.ops.ones((1, 5, 6, 2)), 2, 1).shape
+        (1, 7, 7, 2)
+    """
+    if (
+        isinstance(pad_height, int)
+        and isinstance(pad_width, int)
+        and not (pad_height or pad_width)
+    ):
+        return x
+    return ops.pad(x, ((0, 0), (0, pad_height), (0, pad_width), (0, 0)))
+
+
+def window_partition(x, window_size):
+    """Splits a feature map into non-overlapping square windows.
+
+    Args:
+        x: tensor (B, H, W, C); H and W must be multiples of `window_size`.
+        window_size: window side M, an int or a scalar int tensor.
+
+    Returns:
+        Tensor (B * nW, M * M, C) with nW = (H / M) * (W / M); windows are
+        ordered batch-major, then row-major over the window grid.
+
+    Example:
+        >>> x = keras.ops.zeros((2, 8, 8, 16))
+        >>> window_partition(x, 4).shape
+        (8, 16, 16)
+    """
+    shape = ops.shape(x)
+    height, width, channels = shape[1], shape[2], shape[3]
+    m = window_size
+    x = ops.reshape(x, (-1, height // m, m, width // m, m, channels))
+    # (B, H/M, W/M, M, M, C): window grid first, then tokens of a window.
+    x = ops.transpose(x, (0, 1, 3, 2, 4, 5))
+    return ops.reshape(x, (-1, m * m, channels))
+
+
+def window_reverse(windows, window_size, height, width):
+    """Inverse of `window_partition`.
+
+    Args:
+        windows: tensor (B * nW, M * M, C).
+        window_size: window side M (int or scalar int tensor).
+        height: map height H, a multiple of M (int or scalar int tensor).
+        width: map width W, a multiple of M (int or scalar int tensor).
+
+    Returns:
+        Tensor (B, H, W, C).
+
+    Example:
+        >>> w = keras.ops.zeros((8, 16, 16))
+        >>> window_reverse(w, 4, 8, 8).shape
+        (2, 8, 8, 16)
+    """
+    channels = ops.shape(windows)[-1]
+    m = window_size
+    x = ops.reshape(windows, (-1, height // m, width // m, m, m, channels))
+    x = ops.transpose(x, (0, 1, 3, 2, 4, 5))
+    return ops.reshape(x, (-1, height, width, channels))
+
+
+def effective_window(
+    height: int, width: int, window_size: int, shift_size: int
+) -> tuple[int, int]:
+    """Window and shift a block really uses on an (H, W) map.
+
+    The official rule: if min(H, W) <= window, the window becomes min(H, W)
+    and the shift 0 (so a map equal to the window is not shifted).
+
+    Args:
+        height: map height H.
+        width: map width W.
+        window_size: configured window M.
+        shift_size: configured shift (0 or M // 2 in the papers).
+
+    Returns:
+        (window, shift) as ints.
+
+    Example:
+        >>> effective_window(7, 7, 7, 3)
+        (7, 0)
+        >>> effective_window(2, 2, 4, 2)
+        (2, 0)
+    """
+    smallest = min(height, width)
+    if smallest <= window_size:
+        return smallest, 0
+    return window_size, shift_size
+
+
+@functools.cache
+def relative_position_index(
+    window_size: int, table_window: int | None = None
+) -> np.ndarray:
+    """Row of the relative-position table for every (query, key) pair.
+
+    index[a, b] = (h_a - h_b + T - 1) * (2T - 1) + (w_a - w_b + T - 1)
+    for tokens a, b of an M x M window numbered row-major, where T is the
+    window the table was made for (T >= M). With T == M this is the
+    official `relative_position_index` buffer; with T > M it reads the
+    offsets of a smaller window out of a larger table.
+
+    Args:
+        window_size: window side M actually used.
+        table_window: window side T of the (2T-1)^2-row table; default M.
+
+    Returns:
+        Read-only int32 array (M*M, M*M).
+
+    Example:
+        >>> relative_position_index(2)
+        array([[4, 3, 1, 0],
+               [5, 4, 2, 1],
+               [7, 6, 4, 3],
+               [8, 7, 5, 4]], dtype=int32)
+    """
+    table_window = window_size if table_window is None else table_window
+    if not 0 < window_size <= table_window:
+        raise ValueError(
+            f"window_size must be in [1, table_window={table_window}], "
+            f"got {window_size}."
+        )
+    coords = np.stack(
+        np.meshgrid(
+            np.arange(window_size), np.arange(window_size), indexing="ij"
+        )
+    ).reshape(2, -1)
+    rel = coords[:, :, None] - coords[:, None, :] + (table_window - 1)
+    index = (rel[0] * (2 * table_window - 1) + rel[1]).astype(np.int32)
+    index.setflags(write=False)
+    return index
+
+
+def _region_labels(size: int, window_size: int, shift_size: int):
+    labels = np.zeros(size, np.int32)
+    labels[size - window_size : size - shift_size] = 1
+    labels[size - shift_size :] = 2
+    return labels
+
+
+@functools.lru_cache(maxsize=256)
+def shift_window_mask(
+    height: int, width: int, window_size: int, shift_size: int
+) -> np.ndarray:
+    """Additive attention mask of a cyclically shifted window layout.
+
+    The (H, W) map is labelled with up to 9 regions (three slices per axis:
+    [0, H-M), [H-M, H-s), [H-s, H)); two tokens of a window that come from
+    different regions get `MASK_VALUE` (-100), others 0.
+
+    Args:
+        height: (padded) map height H, a multiple of `window_size`.
+        width: (padded) map width W, a multiple of `window_size`.
+        window_size: window side M.
+        shift_size: shift s, 0 < s < M.
+
+    Returns:
+        Read-only float32 array (nW, M*M, M*M), nW = (H/M) * (W/M).
+
+    Example:
+        >>> shift_window_mask(4, 4, 2, 1).shape
+        (4, 4, 4)
+    """
+    if height % window_size or width % window_size:
+        raise ValueError(
+            f"The map {height}x{width} must be a multiple of the window "
+            f"{window_size} on both sides."
+        )
+    rows = _region_labels(height, window_size, shift_size)
+    cols = _region_labels(width, window_size, shift_size)
+    labels = (rows[:, None] * 3 + cols[None, :]).astype(np.float32)
+    windows = (
+        labels.reshape(
+            height // window_size,
+            window_size,
+            width // window_size,
+            window_size,
+        )
+        .transpose(0, 2, 1, 3)
+        .reshape(-1, window_size * window_size)
+    )
+    different = windows[:, :, None] != windows[:, None, :]
+    mask = np.where(different, MASK_VALUE, 0.0).astype(np.float32)
+    mask.setflags(write=False)
+    return mask
+
+
+class WindowLayout(NamedTuple):
+    """Static window layout of one Swin block on one map size.
+
+    Attributes:
+        window_size: window side actually used (after clamping).
+        shift_size: cyclic shift actually used (0: no shift, no mask).
+        padded_height: map height after zero padding to the window.
+        padded_width: map width after zero padding to the window.
+        mask: float32 (nW, M*M, M*M) shift mask, or None without shift.
+    """
+
+    window_size: int
+    shift_size: int
+    padded_height: int
+    padded_width: int
+    mask: np.ndarray | None
+
+
+@functools.lru_cache(maxsize=256)
+def window_layout(
+    height: int, width: int, window_size: int, shift_size: int
+) -> WindowLayout:
+    """Everything static about a block's windows on an (H, W) map.
+
+    Clamps the window as the official code does, pads to a multiple of the
+    window (Hugging Face / official detection semantics: pad first, then
+    shift) and builds the shift mask for the padded size.
+
+    Args:
+        height: map height H before padding.
+        width: map width W before padding.
+        window_size: configured window M.
+        shift_size: configured shift.
+
+    Returns:
+        A `WindowLayout`.
+
+    Example:
+        >>> window_layout(63, 63, 7, 3)[:4]
+        (7, 3, 63, 63)
+        >>> window_layout(8, 8, 7, 3)[:4]
+        (7, 3, 14, 14)
+    """
+    window, shift = effective_window(height, width, window_size, shift_size)
+    padded_h = -(-height // window) * window
+    padded_w = -(-width // window) * window
+    mask = (
+        shift_window_mask(padded_h, padded_w, window, shift) if shift else None
+    )
+    return WindowLayout(window, shift, padded_h, padded_w, mask)
+
+
+def dynamic_relative_position_index(window_size, table_window: int):
+    """In-graph twin of `relative_position_index` for a tensor window size.
+
+    Args:
+        window_size: scalar int tensor M (M <= table_window).
+        table_window: int T, the table's window.
+
+    Returns:
+        int32 tensor (M*M, M*M).
+
+    Example:
+        >>> dynamic_relative_position_index(keras.ops.convert_to_tensor(2), 2)
+    """
+    coords = ops.arange(window_size, dtype="int32")
+    h = ops.reshape(ops.repeat(coords, window_size), (-1,))
+    w = ops.tile(coords, [window_size])
+    dh = h[:, None] - h[None, :] + (table_window - 1)
+    dw = w[:, None] - w[None, :] + (table_window - 1)
+    return dh * (2 * table_window - 1) + dw
+
+
+def dynamic_shift_window_mask(height, width, window_size, shift_size):
+    """In-graph twin of `shift_window_mask` for tensor sizes.
+
+    With shift 0 every window lies inside one region, so the mask is all
+    zeros; callers may therefore apply it unconditionally.
+
+    Args:
+        height: scalar int tensor, padded height (multiple of the window).
+        width: scalar int tensor, padded width.
+        window_size: scalar int tensor M.
+        shift_size: scalar int tensor s (may be 0).
+
+    Returns:
+        float32 tensor (nW, M*M, M*M) of 0 and `MASK_VALUE`.
+
+    Example:
+        >>> t = keras.ops.convert_to_tensor
+        >>> dynamic_shift_window_mask(t(4), t(4), t(2), t(1)).shape
+        (4, 4, 4)
+    """
+
+    def labels(size):
+        pos = ops.arange(size, dtype="int32")
+        return ops.cast(pos >= size - window_size, "int32") + ops.cast(
+            pos >= size - shift_size, "int32"
+        )
+
+    grid = labels(height)[:, None] * 3 + labels(width)[None, :]
+    grid = ops.cast(grid, "float32")[None, :, :, None]
+    windows = ops.squeeze(window_partition(grid, window_size), -1)
+    different = windows[:, :, None] != windows[:, None, :]
+    return ops.where(different, MASK_VALUE, 0.0)

@@ -1,0 +1,135 @@
+"""Pieces shared by the Swin and ViT builders (keras.applications style)."""
+
+from __future__ import annotations
+
+import os
+
+import keras
+
+_POOLINGS = (None, "avg", "max")
+
+
+def resolve_inputs(input_tensor, input_shape, default_size: int):
+    """The model's input layer from `input_tensor` / `input_shape`.
+
+    Args:
+        input_tensor: optional Keras tensor (or any tensor) to build on.
+        input_shape: optional (H, W, C) without the batch axis; None entries
+            allowed where the architecture supports them.
+        default_size: image side used when neither is given.
+
+    Returns:
+        (image_input, model_inputs): the tensor the network starts from
+        and what `keras.Model` receives as inputs.
+    """
+    if input_shape is None:
+        if input_tensor is not None and input_tensor.shape is not None:
+            input_shape = tuple(input_tensor.shape[1:])
+        else:
+            input_shape = (default_size, default_size, 3)
+    input_shape = tuple(input_shape)
+    if len(input_shape) != 3:
+        raise ValueError(
+            "input_shape must be (height, width, channels) in channels-last "
+            f"layout, got {input_shape}."
+        )
+    if input_shape[-1] is None:
+        raise ValueError(
+            f"The number of input channels must be known, got input_shape="
+            f"{input_shape}."
+        )
+    if input_tensor is None:
+        image = keras.Input(shape=input_shape, name="images")
+        return image, image
+    if not keras.backend.is_keras_tensor(input_tensor):
+        image = keras.Input(tensor=input_tensor, shape=input_shape)
+        return image, image
+    return input_tensor, keras.utils.get_source_inputs(input_tensor)
+
+
+def check_head_arguments(
+    include_top: bool, pooling, classes: int, poolings=_POOLINGS
+) -> None:
+    """Validates the keras.applications head arguments.
+
+    Args:
+        include_top: whether the classifier is built.
+        pooling: pooling of the headless model.
+        classes: number of classes of the head.
+        poolings: accepted values of `pooling`.
+    """
+    if pooling not in poolings:
+        raise ValueError(f"pooling must be one of {poolings}, got {pooling!r}.")
+    if include_top and (not isinstance(classes, int) or classes < 1):
+        raise ValueError(
+            f"classes must be a positive int with include_top=True, got "
+            f"{classes!r}."
+        )
+
+
+def load_weights(model: keras.Model, weights) -> None:
+    """Loads `weights` (None or a local file) into a freshly built model.
+
+    Accepted: None (random init); a `.weights.h5` file written by this
+    package; a `.keras` file of the same architecture; an original
+    checkpoint (official Swin `.pth`, official ViT `.npz`), converted
+    strictly by `weights_tools`.
+
+    Args:
+        model: the built model.
+        weights: None or a path.
+
+    Raises:
+        ValueError: `weights` is neither None nor an existing file.
+    """
+    if weights is None:
+        return
+    path = os.fspath(weights) if isinstance(weights, os.PathLike) else weights
+    if not isinstance(path, str) or not os.path.isfile(path):
+        raise ValueError(
+            "weights must be None or the path of a local file (.weights.h5, "
+            ".keras, an official Swin .pth or an official ViT .npz); got "
+            f"{weights!r}, which is not an existing file."
+        )
+    if path.endswith(".h5"):
+        model.load_weights(path)
+        return
+    if path.endswith(".keras"):
+        source = keras.saving.load_model(path, compile=False)
+        copy_weights(source, model, source_name=path)
+        return
+    from weights_tools.convert import load_weights_into
+
+    load_weights_into(model, path)
+
+
+def copy_weights(
+    source: keras.Model, target: keras.Model, source_name: str = "source model"
+) -> None:
+    """Copies weights between two models with the same weight paths.
+
+    Args:
+        source: model to read.
+        target: model to write.
+        source_name: how to name `source` in errors.
+
+    Raises:
+        ValueError: the weight paths or shapes differ (all listed).
+    """
+    src = {v.path: v for v in source.weights}
+    dst = {v.path: v for v in target.weights}
+    problems = [f"missing in {source_name}: {p}" for p in dst if p not in src]
+    problems += [f"not in the model: {p}" for p in src if p not in dst]
+    problems += [
+        f"shape of {p}: {tuple(src[p].shape)} in {source_name}, "
+        f"{tuple(v.shape)} in the model"
+        for p, v in dst.items()
+        if p in src and tuple(src[p].shape) != tuple(v.shape)
+    ]
+    if problems:
+        raise ValueError(
+            f"Cannot copy weights from {source_name}:\n  "
+            + "\n  ".join(problems)
+        )
+    for path, variable in dst.items():
+        variable.assign(src[path])

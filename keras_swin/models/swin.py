@@ -1,0 +1,278 @@
+"""Swin Transformer (Liu et al., 2021) as a functional Keras model."""
+
+from __future__ import annotations
+
+import keras
+
+from keras_swin.layers import (
+    PatchEmbed,
+    PatchMerging,
+    PositionEmbedding,
+    SwinStage,
+    linear_drop_path_rates,
+)
+from keras_swin.models._common import (
+    check_head_arguments,
+    load_weights,
+    resolve_inputs,
+)
+
+#: The released Swin configurations (official `configs/swin/*.yaml`).
+#: `drop_path_rate` is the ImageNet-1K training rate of the paper (T/S/B)
+#: and the ImageNet-22K pre-training rate for L.
+SWIN_CONFIGS = {
+    "swin_tiny": dict(
+        embed_dim=96,
+        depths=(2, 2, 6, 2),
+        num_heads=(3, 6, 12, 24),
+        drop_path_rate=0.2,
+    ),
+    "swin_small": dict(
+        embed_dim=96,
+        depths=(2, 2, 18, 2),
+        num_heads=(3, 6, 12, 24),
+        drop_path_rate=0.3,
+    ),
+    "swin_base": dict(
+        embed_dim=128,
+        depths=(2, 2, 18, 2),
+        num_heads=(4, 8, 16, 32),
+        drop_path_rate=0.5,
+    ),
+    "swin_large": dict(
+        embed_dim=192,
+        depths=(2, 2, 18, 2),
+        num_heads=(6, 12, 24, 48),
+        drop_path_rate=0.2,
+    ),
+}
+
+
+def SwinTransformer(
+    embed_dim: int = 96,
+    depths=(2, 2, 6, 2),
+    num_heads=(3, 6, 12, 24),
+    window_size: int = 7,
+    patch_size: int = 4,
+    mlp_ratio: float = 4.0,
+    qkv_bias: bool = True,
+    qk_scale: float | None = None,
+    dropout_rate: float = 0.0,
+    attention_dropout_rate: float = 0.0,
+    drop_path_rate: float = 0.1,
+    layer_norm_epsilon: float = 1e-5,
+    patch_norm: bool = True,
+    shifted_windows: bool = True,
+    relative_position_bias: bool = True,
+    absolute_position_embedding: bool = False,
+    include_top: bool = True,
+    weights=None,
+    input_tensor=None,
+    input_shape=None,
+    pooling: str | None = None,
+    classes: int = 1000,
+    classifier_activation="softmax",
+    name: str = "swin_transformer",
+) -> keras.Model:
+    """Builds a Swin Transformer classifier or backbone.
+
+    The graph mirrors the official code: `patch_embed` (conv p x p + norm),
+    optional `absolute_pos_embed`, stages `layers_{i}` of `SwinBlock`s
+    (`layers_{i}/blocks_{j}`), `layers_{i}_downsample` (PatchMerging)
+    between stages, the final `norm`, average pooling and `head`.
+
+    Any input size works, including `(None, None, 3)`: sizes that are not
+    multiples of patch x window are zero-padded (bottom/right) before the
+    cyclic shift, the semantics of the official detection code and of
+    Hugging Face. A stage whose map is not larger than the window uses the
+    map size as window and no shift, as the official code does; with a
+    static input size the relative-position tables of such stages are
+    sized for that smaller window, exactly like official checkpoints.
+
+    Args:
+        embed_dim: channels C of the first stage (doubled per stage).
+        depths: blocks per stage.
+        num_heads: attention heads per stage.
+        window_size: window side M (7 at 224 px, 12 at 384 px).
+        patch_size: patch side p.
+        mlp_ratio: MLP width as a multiple of C.
+        qkv_bias: whether `qkv` has a bias.
+        qk_scale: override of the head_dim^-0.5 attention scale.
+        dropout_rate: dropout after the patch embedding and in the blocks.
+        attention_dropout_rate: dropout on attention probabilities.
+        drop_path_rate: stochastic depth of the last block; rates rise
+            linearly over all blocks.
+        layer_norm_epsilon: epsilon of every LayerNorm (1e-5 in Swin).
+        patch_norm: LayerNorm after the patch embedding.
+        shifted_windows: False: no cyclic shift (Table 4 ablation).
+        relative_position_bias: False: no relative bias (Table 4).
+        absolute_position_embedding: True: a learned absolute position
+            embedding after the patch embedding (Table 4, `ape`); needs a
+            static input size.
+        include_top: add the pooling and the `head` classifier.
+        weights: None (random init) or a local file: `.weights.h5`,
+            `.keras`, or an official Swin `.pth` (converted strictly).
+        input_tensor: optional Keras tensor to use as the image input.
+        input_shape: (H, W, C); default (224, 224, 3); None sides allowed.
+        pooling: without the top: None (feature map (B, h, w, 8C)),
+            "avg" or "max" (vector (B, 8C)).
+        classes: classes of the head.
+        classifier_activation: activation of the head; None for logits.
+        name: model name.
+
+    Returns:
+        A `keras.Model` mapping (B, H, W, C) images to (B, classes), or to
+        features as set by `pooling`.
+
+    Example:
+        >>> model = SwinTransformer(embed_dim=24, depths=(2, 2),
+        ...                         num_heads=(1, 2), classes=10)
+        >>> model(keras.ops.zeros((1, 224, 224, 3))).shape
+        (1, 10)
+    """
+    depths, num_heads = tuple(depths), tuple(num_heads)
+    if len(depths) != len(num_heads) or not depths:
+        raise ValueError(
+            f"depths {depths} and num_heads {num_heads} must be non-empty "
+            "and of the same length (one entry per stage)."
+        )
+    check_head_arguments(include_top, pooling, classes)
+    image, inputs = resolve_inputs(input_tensor, input_shape, 224)
+    height, width = image.shape[1], image.shape[2]
+    if absolute_position_embedding and (height is None or width is None):
+        raise ValueError(
+            "absolute_position_embedding needs a static input size, got "
+            f"input shape {tuple(image.shape[1:])}."
+        )
+
+    x = PatchEmbed(
+        patch_size,
+        embed_dim,
+        use_norm=patch_norm,
+        layer_norm_epsilon=layer_norm_epsilon,
+        name="patch_embed",
+    )(image)
+    if absolute_position_embedding:
+        x = PositionEmbedding(
+            keras.initializers.TruncatedNormal(stddev=0.02),
+            name="absolute_pos_embed",
+        )(x)
+    x = keras.layers.Dropout(dropout_rate, name="pos_drop")(x)
+
+    rates = linear_drop_path_rates(drop_path_rate, sum(depths))
+    for i, (depth, heads) in enumerate(zip(depths, num_heads, strict=True)):
+        dim = embed_dim * 2**i
+        grid_h, grid_w = x.shape[1], x.shape[2]
+        window = window_size
+        if grid_h is not None and grid_w is not None:
+            # Static size: a stage not larger than the window attends the
+            # whole map, and its bias table is made for that window.
+            window = min(window_size, grid_h, grid_w)
+        x = SwinStage(
+            dim,
+            depth,
+            heads,
+            window_size=window,
+            mlp_ratio=mlp_ratio,
+            qkv_bias=qkv_bias,
+            qk_scale=qk_scale,
+            dropout_rate=dropout_rate,
+            attention_dropout_rate=attention_dropout_rate,
+            drop_path_rate=rates[sum(depths[:i]) : sum(depths[: i + 1])],
+            layer_norm_epsilon=layer_norm_epsilon,
+            shifted_windows=shifted_windows,
+            use_relative_position_bias=relative_position_bias,
+            name=f"layers_{i}",
+        )(x)
+        if i < len(depths) - 1:
+            x = PatchMerging(
+                dim,
+                layer_norm_epsilon=layer_norm_epsilon,
+                name=f"layers_{i}_downsample",
+            )(x)
+    x = keras.layers.LayerNormalization(
+        epsilon=layer_norm_epsilon, name="norm"
+    )(x)
+
+    if include_top:
+        x = keras.layers.GlobalAveragePooling2D(name="avgpool")(x)
+        x = keras.layers.Dense(
+            classes, activation=classifier_activation, name="head"
+        )(x)
+    elif pooling == "avg":
+        x = keras.layers.GlobalAveragePooling2D(name="avgpool")(x)
+    elif pooling == "max":
+        x = keras.layers.GlobalMaxPooling2D(name="maxpool")(x)
+
+    model = keras.Model(inputs, x, name=name)
+    load_weights(model, weights)
+    return model
+
+
+def _variant(config_name: str, default_name: str):
+    config = SWIN_CONFIGS[config_name]
+
+    def builder(
+        include_top: bool = True,
+        weights=None,
+        input_tensor=None,
+        input_shape=None,
+        pooling: str | None = None,
+        classes: int = 1000,
+        classifier_activation="softmax",
+        window_size: int = 7,
+        name: str = default_name,
+        **kwargs,
+    ) -> keras.Model:
+        arguments = dict(config)
+        arguments.update(kwargs)
+        return SwinTransformer(
+            include_top=include_top,
+            weights=weights,
+            input_tensor=input_tensor,
+            input_shape=input_shape,
+            pooling=pooling,
+            classes=classes,
+            classifier_activation=classifier_activation,
+            window_size=window_size,
+            name=name,
+            **arguments,
+        )
+
+    builder.__name__ = default_name
+    builder.__doc__ = f"""Swin-{config_name.split("_")[1][0].upper()} \
+(embed_dim {config["embed_dim"]}, depths {config["depths"]}, heads \
+{config["num_heads"]}).
+
+    224 px with window 7 by default; for the 384 px models pass
+    `input_shape=(384, 384, 3), window_size=12`. Other keyword arguments
+    go to `SwinTransformer` (e.g. `drop_path_rate`, default
+    {config["drop_path_rate"]} as in the paper's training recipe).
+
+    Args:
+        include_top: add the pooling and the classifier.
+        weights: None or a local file (see `SwinTransformer`).
+        input_tensor: optional Keras tensor as image input.
+        input_shape: (H, W, C); default (224, 224, 3).
+        pooling: None, "avg" or "max" when `include_top=False`.
+        classes: classes of the head.
+        classifier_activation: activation of the head; None for logits.
+        window_size: window side.
+        name: model name.
+        **kwargs: further `SwinTransformer` arguments.
+
+    Returns:
+        A `keras.Model`: (B, H, W, 3) images -> (B, classes) or features.
+
+    Example:
+        >>> model = {default_name}(weights=None)
+        >>> model.count_params() > 0
+        True
+    """
+    return builder
+
+
+SwinTiny = _variant("swin_tiny", "SwinTiny")
+SwinSmall = _variant("swin_small", "SwinSmall")
+SwinBase = _variant("swin_base", "SwinBase")
+SwinLarge = _variant("swin_large", "SwinLarge")

@@ -1,0 +1,1 @@
+"""Checkpoint readers and converters for keras-swin."""

@@ -1,0 +1,160 @@
+"""Rename tables and strict assignment shared by the converters."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+class ConversionError(ValueError):
+    """A checkpoint does not fit the model it is converted into.
+
+    The message lists every unused checkpoint key, every model weight the
+    checkpoint does not set and every shape mismatch, with shapes.
+    """
+
+
+Transform = Callable[[np.ndarray], np.ndarray]
+
+
+def linear_kernel(weight: np.ndarray) -> np.ndarray:
+    """PyTorch Linear weight (out, in) -> Keras Dense kernel (in, out)."""
+    return np.ascontiguousarray(weight.T)
+
+
+def conv_kernel(weight: np.ndarray) -> np.ndarray:
+    """PyTorch Conv2d weight (O, I, kh, kw) -> Keras kernel (kh, kw, I, O)."""
+    return np.ascontiguousarray(weight.transpose(2, 3, 1, 0))
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One rename: a full-match regex on checkpoint keys, a target path.
+
+    Attributes:
+        pattern: regex matched against the whole checkpoint key.
+        target: Keras weight path; may use the regex groups (`\\1`).
+        transform: optional array transform (transpose, reshape).
+    """
+
+    pattern: str
+    target: str
+    transform: Transform | None = None
+
+
+@dataclass
+class Converted:
+    """Result of applying rename rules to a checkpoint.
+
+    Attributes:
+        weights: Keras weight path -> array.
+        sources: Keras weight path -> the checkpoint key(s) it came from.
+        unmatched: checkpoint keys no rule accepted (name -> shape).
+        notes: warnings to show the user (dropped heads, ...).
+    """
+
+    weights: dict[str, np.ndarray] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
+    unmatched: dict[str, tuple] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, path: str, array: np.ndarray, source: str) -> None:
+        if path in self.weights:
+            raise ConversionError(
+                f"Two checkpoint entries map to the weight {path}: "
+                f"{self.sources[path]} and {source}."
+            )
+        self.weights[path] = array
+        self.sources[path] = source
+
+    def drop(self, prefix: str) -> list[str]:
+        """Removes the weights under `prefix`; returns their sources."""
+        dropped = [p for p in self.weights if p.startswith(prefix)]
+        names = [self.sources.pop(p) for p in dropped]
+        for p in dropped:
+            del self.weights[p]
+        return names
+
+
+def apply_rules(
+    tensors: dict[str, np.ndarray],
+    rules: Iterable[Rule],
+    skip: Iterable[str] = (),
+) -> Converted:
+    """Renames checkpoint tensors to Keras weight paths.
+
+    Args:
+        tensors: checkpoint key -> array.
+        rules: the format's rename table; the first full match wins.
+        skip: keys already consumed elsewhere (fused, verified buffers).
+
+    Returns:
+        A `Converted`; keys that no rule matches land in `unmatched`, and
+        later make the strict assignment fail.
+    """
+    compiled = [(re.compile(r.pattern), r) for r in rules]
+    skip = set(skip)
+    out = Converted()
+    for key, array in tensors.items():
+        if key in skip:
+            continue
+        for regex, rule in compiled:
+            match = regex.fullmatch(key)
+            if match:
+                value = rule.transform(array) if rule.transform else array
+                out.add(match.expand(rule.target), value, key)
+                break
+        else:
+            out.unmatched[key] = tuple(array.shape)
+    return out
+
+
+def assign_strict(model, converted: Converted, source: str) -> None:
+    """Sets every weight of `model` from `converted`, or fails loudly.
+
+    Args:
+        model: a built `keras.Model`.
+        converted: the renamed checkpoint.
+        source: file name for messages.
+
+    Raises:
+        ConversionError: listing unused checkpoint keys, unset model
+            weights and shape mismatches, all at once; nothing is assigned.
+    """
+    variables = {v.path: v for v in model.weights}
+    problems = []
+    unused = dict(converted.unmatched)
+    for path, array in converted.weights.items():
+        if path not in variables:
+            unused[f"{converted.sources[path]} (as {path})"] = array.shape
+    if unused:
+        problems.append("checkpoint entries the model does not use:")
+        problems += [f"  {k} {list(s)}" for k, s in sorted(unused.items())]
+    missing = [p for p in variables if p not in converted.weights]
+    if missing:
+        problems.append("model weights the checkpoint does not set:")
+        problems += [f"  {p} {list(variables[p].shape)}" for p in missing]
+    mismatched = [
+        f"  {converted.sources[p]} {list(a.shape)} -> {p} expects "
+        f"{list(variables[p].shape)}"
+        for p, a in converted.weights.items()
+        if p in variables and tuple(a.shape) != tuple(variables[p].shape)
+    ]
+    if mismatched:
+        problems.append("shape mismatches:")
+        problems += mismatched
+    if problems:
+        raise ConversionError(
+            f"{source} does not fit the model {model.name!r}:\n"
+            + "\n".join(problems)
+        )
+    for path, variable in variables.items():
+        variable.assign(converted.weights[path].astype(variable.dtype))
+
+
+def natural_key(text: str) -> list:
+    """Sort key that orders `block_2` before `block_10`."""
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text)]
