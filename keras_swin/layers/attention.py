@@ -127,8 +127,8 @@ class Attention(keras.layers.Layer):
 
         return self._attend(inputs, bias_fn, training=training)
 
-    def compute_output_shape(self, input_shape, attention_bias_shape=None):
-        return tuple(input_shape[:-1]) + (self.dim,)
+    def compute_output_shape(self, inputs_shape, attention_bias_shape=None):
+        return tuple(inputs_shape[:-1]) + (self.dim,)
 
     def get_config(self):
         config = super().get_config()

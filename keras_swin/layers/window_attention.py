@@ -151,8 +151,8 @@ class WindowAttention(Attention):
 
         return self._attend(inputs, add_bias, training=training)
 
-    def compute_output_shape(self, input_shape, attention_mask_shape=None):
-        return tuple(input_shape[:-1]) + (self.dim,)
+    def compute_output_shape(self, inputs_shape, attention_mask_shape=None):
+        return tuple(inputs_shape[:-1]) + (self.dim,)
 
     def get_config(self):
         config = super().get_config()

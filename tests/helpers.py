@@ -1,0 +1,39 @@
+"""Helpers shared by the tests (import as `helpers`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import numpy as np
+
+GOLDEN = Path(__file__).parent / "golden"
+BACKEND = keras.backend.backend()
+
+
+def golden(*parts: str) -> Path:
+    """Path of a fixture under tests/golden."""
+    path = GOLDEN.joinpath(*parts)
+    if not path.exists():
+        raise FileNotFoundError(f"missing test fixture {path}")
+    return path
+
+
+def to_numpy(x) -> np.ndarray:
+    """Backend tensor -> numpy (detached on torch)."""
+    return np.asarray(keras.ops.convert_to_numpy(x))
+
+
+def max_abs_diff(a, b) -> float:
+    a, b = to_numpy(a), to_numpy(b)
+    assert a.shape == b.shape, (a.shape, b.shape)
+    return float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64))))
+
+
+def assert_parity(actual, reference, tol: float = 1e-5, what: str = ""):
+    """Asserts |actual - reference| <= tol * max(1, max|reference|)."""
+    reference = to_numpy(reference)
+    bound = tol * max(1.0, float(np.max(np.abs(reference))))
+    diff = max_abs_diff(actual, reference)
+    assert diff <= bound, f"{what}: max abs diff {diff:.3g} > {bound:.3g}"
+    return diff
