@@ -3,45 +3,49 @@
 Backend-agnostic layers (`keras_swin.layers`), `keras.applications`-style
 builders (`SwinTiny()`, `ViTBase16()`, ...) and, in the sibling package
 `weights_tools`, strict converters of the official checkpoints.
+
+The public names are imported on first use, so that the command line can
+choose the Keras backend (`keras-swin --backend jax ...`) before Keras is
+imported.
 """
 
-from keras_swin import layers
-from keras_swin.models import (
-    SWIN_CONFIGS,
-    VIT_CONFIGS,
-    SwinBase,
-    SwinLarge,
-    SwinSmall,
-    SwinTiny,
-    SwinTransformer,
-    VisionTransformer,
-    ViTBase16,
-    ViTBase32,
-    ViTHuge14,
-    ViTLarge16,
-    ViTLarge32,
-    ViTSmall16,
-    ViTTiny16,
-)
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "SWIN_CONFIGS",
-    "VIT_CONFIGS",
-    "SwinBase",
-    "SwinLarge",
-    "SwinSmall",
-    "SwinTiny",
-    "SwinTransformer",
-    "ViTBase16",
-    "ViTBase32",
-    "ViTHuge14",
-    "ViTLarge16",
-    "ViTLarge32",
-    "ViTSmall16",
-    "ViTTiny16",
-    "VisionTransformer",
-    "__version__",
-    "layers",
-]
+_EXPORTS = {
+    "SWIN_CONFIGS": "keras_swin.models.swin",
+    "SwinBase": "keras_swin.models.swin",
+    "SwinLarge": "keras_swin.models.swin",
+    "SwinSmall": "keras_swin.models.swin",
+    "SwinTiny": "keras_swin.models.swin",
+    "SwinTransformer": "keras_swin.models.swin",
+    "VIT_CONFIGS": "keras_swin.models.vit",
+    "ViTBase16": "keras_swin.models.vit",
+    "ViTBase32": "keras_swin.models.vit",
+    "ViTHuge14": "keras_swin.models.vit",
+    "ViTLarge16": "keras_swin.models.vit",
+    "ViTLarge32": "keras_swin.models.vit",
+    "ViTSmall16": "keras_swin.models.vit",
+    "ViTTiny16": "keras_swin.models.vit",
+    "VisionTransformer": "keras_swin.models.vit",
+    "load_checkpoint": "weights_tools.convert",
+}
+
+__all__ = sorted(_EXPORTS) + ["__version__", "layers", "models"]
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    if name in ("layers", "models"):
+        return importlib.import_module(f"keras_swin.{name}")
+    raise AttributeError(f"module 'keras_swin' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -104,7 +104,11 @@ class Attention(keras.layers.Layer):
         )
         if bias_fn is not None:
             logits = bias_fn(logits)
-        if logits.dtype != "float32":
+        if logits.shape[-1] == 1:
+            # A single key (1x1 window): softmax is 1; skip it (and the
+            # warning Keras gives for a softmax over a size-1 axis).
+            probs = ops.ones_like(logits)
+        elif logits.dtype != "float32":
             # Mixed precision: softmax in float32 for stable sums.
             probs = ops.cast(
                 ops.softmax(ops.cast(logits, "float32")), logits.dtype
