@@ -176,7 +176,6 @@ def test_any_input_size_matches_static_model(size):
 
 def test_predict_on_varying_sizes_in_one_model():
     # On TensorFlow the later calls run the in-graph path (unknown H, W).
-    model = _randomized(ks.SwinTransformer(**TINY, input_shape=(None, None, 3)))
     reference = _randomized(
         ks.SwinTransformer(**TINY, input_shape=(None, None, 3))
     )
