@@ -52,16 +52,24 @@ class Converted:
     Attributes:
         weights: Keras weight path -> array.
         sources: Keras weight path -> the checkpoint key(s) it came from.
+        source_shapes: Keras weight path -> shape as stored in the file.
         unmatched: checkpoint keys no rule accepted (name -> shape).
         notes: warnings to show the user (dropped heads, ...).
     """
 
     weights: dict[str, np.ndarray] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
+    source_shapes: dict[str, tuple] = field(default_factory=dict)
     unmatched: dict[str, tuple] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
-    def add(self, path: str, array: np.ndarray, source: str) -> None:
+    def add(
+        self,
+        path: str,
+        array: np.ndarray,
+        source: str,
+        source_shape: tuple | None = None,
+    ) -> None:
         if path in self.weights:
             raise ConversionError(
                 f"Two checkpoint entries map to the weight {path}: "
@@ -69,6 +77,9 @@ class Converted:
             )
         self.weights[path] = array
         self.sources[path] = source
+        self.source_shapes[path] = tuple(
+            array.shape if source_shape is None else source_shape
+        )
 
     def drop(self, prefix: str) -> list[str]:
         """Removes the weights under `prefix`; returns their sources."""
@@ -76,6 +87,7 @@ class Converted:
         names = [self.sources.pop(p) for p in dropped]
         for p in dropped:
             del self.weights[p]
+            del self.source_shapes[p]
         return names
 
 
@@ -105,7 +117,7 @@ def apply_rules(
             match = regex.fullmatch(key)
             if match:
                 value = rule.transform(array) if rule.transform else array
-                out.add(match.expand(rule.target), value, key)
+                out.add(match.expand(rule.target), value, key, array.shape)
                 break
         else:
             out.unmatched[key] = tuple(array.shape)
@@ -138,8 +150,8 @@ def assign_strict(model, converted: Converted, source: str) -> None:
         problems.append("model weights the checkpoint does not set:")
         problems += [f"  {p} {list(variables[p].shape)}" for p in missing]
     mismatched = [
-        f"  {converted.sources[p]} {list(a.shape)} -> {p} expects "
-        f"{list(variables[p].shape)}"
+        f"  {converted.sources[p]} {list(converted.source_shapes[p])} -> "
+        f"{p} {list(a.shape)}, the model expects {list(variables[p].shape)}"
         for p, a in converted.weights.items()
         if p in variables and tuple(a.shape) != tuple(variables[p].shape)
     ]

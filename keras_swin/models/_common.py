@@ -92,6 +92,7 @@ def load_weights(model: keras.Model, weights) -> None:
             f"{weights!r}, which is not an existing file."
         )
     if path.endswith(".h5"):
+        _check_weights_file(model, path)
         model.load_weights(path)
         return
     if path.endswith(".keras"):
@@ -101,6 +102,31 @@ def load_weights(model: keras.Model, weights) -> None:
     from weights_tools.convert import load_weights_into
 
     load_weights_into(model, path)
+
+
+def _check_weights_file(model: keras.Model, path: str) -> None:
+    """Refuses a `.weights.h5` file holding more or fewer weights.
+
+    Keras loads such files by layer order and silently ignores stored
+    weights the model has no place for (e.g. a deeper stage); counting
+    them first makes that an error.
+    """
+    import h5py
+
+    stored = []
+    with h5py.File(path, "r") as handle:
+        handle.visititems(
+            lambda name, item: (
+                stored.append(name) if isinstance(item, h5py.Dataset) else None
+            )
+        )
+    if len(stored) != len(model.weights):
+        raise ValueError(
+            f"{path} holds {len(stored)} weights but the model "
+            f"{model.name!r} has {len(model.weights)}: the file was saved "
+            "from another architecture (depths, heads, head, ...). Build "
+            "the model with the arguments the file was saved with."
+        )
 
 
 def copy_weights(

@@ -1,0 +1,146 @@
+"""Parity with the official Swin (PyTorch) and ViT (JAX) golden outputs.
+
+Tolerance everywhere: 1e-5 * max(1, max |reference|).
+"""
+
+import warnings
+
+import keras
+import numpy as np
+import pytest
+from helpers import assert_parity, golden, predict
+
+from weights_tools.convert import checkpoint_config, load_checkpoint
+
+SWIN = ["tiny_w7_224", "tiny_w4_64"]
+VIT = ["tiny_token_224", "tiny_repr_32"]
+
+
+def _headless(path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return load_checkpoint(path, classes=0)
+
+
+@pytest.mark.parametrize("case", SWIN)
+def test_swin_logits_and_features(case):
+    folder = golden("swin_official", case)
+    x = np.load(folder / "inputs_nhwc.npy")
+    model = load_checkpoint(folder / "checkpoint.pth")
+    assert_parity(
+        predict(model, x), np.load(folder / "logits.npy"), what=f"{case} logits"
+    )
+    features = predict(_headless(folder / "checkpoint.pth"), x)
+    assert_parity(
+        features, np.load(folder / "features.npy"), what=f"{case} features"
+    )
+
+
+@pytest.mark.parametrize("case", SWIN)
+def test_swin_per_stage_outputs(case):
+    folder = golden("swin_official", case)
+    stages_file = folder / "stages.npz"
+    if not stages_file.exists():
+        stages_file = folder / "stages_first_image.npz"
+    stages = np.load(stages_file)
+    images = np.load(folder / "inputs_nhwc.npy")[: len(stages["embed"])]
+    model = load_checkpoint(folder / "checkpoint.pth")
+    depth = len(checkpoint_config(folder / "checkpoint.pth")["depths"])
+    taps = {"patch_embed": "patch_embed", "final_norm": "norm"}
+    for i in range(depth):
+        taps[f"stage{i}_blocks"] = f"layers_{i}"
+        taps[f"stage{i}"] = (
+            f"layers_{i}_downsample" if i < depth - 1 else f"layers_{i}"
+        )
+    probe = keras.Model(
+        model.inputs, {k: model.get_layer(v).output for k, v in taps.items()}
+    )
+    outputs = probe.predict(images, verbose=0)
+    for key in taps:
+        out = keras.ops.convert_to_numpy(outputs[key])
+        reference = stages[key]
+        assert_parity(
+            out.reshape(reference.shape), reference, what=f"{case} {key}"
+        )
+
+
+@pytest.mark.parametrize("case", VIT)
+def test_vit_logits_and_pre_logits(case):
+    folder = golden("vit_official", case)
+    x = np.load(folder / "inputs_nhwc.npy")
+    model = load_checkpoint(folder / "checkpoint.npz")
+    assert_parity(
+        predict(model, x), np.load(folder / "logits.npy"), what=f"{case} logits"
+    )
+    pooled = predict(_headless(folder / "checkpoint.npz"), x)
+    assert_parity(
+        pooled, np.load(folder / "pre_logits.npy"), what=f"{case} pre_logits"
+    )
+
+
+def test_vit_intermediates():
+    folder = golden("vit_official", "tiny_repr_32")
+    ref = np.load(folder / "intermediates.npz")
+    x = np.load(folder / "inputs_nhwc.npy")
+    model = load_checkpoint(folder / "checkpoint.npz")
+    probe = keras.Model(
+        model.inputs,
+        {
+            "embedding": model.get_layer("patch_embed").output,
+            "Transformer/posembed_input": model.get_layer("pos_embed").output,
+            "Transformer/encoder_norm": model.get_layer("encoder").output,
+            "pooled": model.get_layer("pool").output,
+        },
+    )
+    out = {
+        k: keras.ops.convert_to_numpy(v)
+        for k, v in probe.predict(x, verbose=0).items()
+    }
+    for key in (
+        "embedding",
+        "Transformer/posembed_input",
+        "Transformer/encoder_norm",
+    ):
+        assert_parity(out[key], ref[key], what=key)
+    tokens = out["Transformer/posembed_input"]
+    for i, block in enumerate(model.get_layer("encoder").blocks):
+        tokens = keras.ops.convert_to_numpy(block(tokens))
+        assert_parity(
+            tokens,
+            ref[f"Transformer/encoderblock_{i}"],
+            what=f"encoderblock_{i}",
+        )
+    dense = model.get_layer("pre_logits")
+    before_tanh = out["pooled"] @ keras.ops.convert_to_numpy(
+        dense.kernel
+    ) + keras.ops.convert_to_numpy(dense.bias)
+    assert_parity(
+        before_tanh,
+        ref["pre_logits_dense_before_tanh"],
+        what="pre_logits before tanh",
+    )
+
+
+@pytest.mark.parametrize(
+    "family,case,suffix",
+    [
+        ("swin_official", "tiny_w4_64", "pth"),
+        ("vit_official", "tiny_repr_32", "npz"),
+    ],
+)
+def test_builder_weights_argument_reads_official_files(family, case, suffix):
+    import keras_swin as ks
+
+    path = golden(family, case, f"checkpoint.{suffix}")
+    config = checkpoint_config(path)
+    builder = (
+        ks.SwinTransformer
+        if config.pop("family") == "swin"
+        else ks.VisionTransformer
+    )
+    config.pop("format")
+    model = builder(weights=str(path), classifier_activation=None, **config)
+    x = np.load(golden(family, case, "inputs_nhwc.npy"))
+    assert_parity(
+        predict(model, x), np.load(golden(family, case, "logits.npy"))
+    )
