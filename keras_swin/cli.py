@@ -56,7 +56,7 @@ def _builder_call(config: dict) -> str:
     return f"keras_swin.{name}({items})"
 
 
-def cmd_convert(args) -> int:
+def _cmd_convert(args) -> int:
     from keras_swin.utils import atomic_path
     from weights_tools.convert import checkpoint_config, load_checkpoint
 
@@ -96,7 +96,7 @@ def cmd_convert(args) -> int:
     return 0
 
 
-def cmd_info(args) -> int:
+def _cmd_info(args) -> int:
     from weights_tools.convert import checkpoint_config
 
     config = checkpoint_config(args.source, format=args.format)
@@ -184,7 +184,7 @@ def run_parity(directory: str | Path, tolerance: float = 1e-5) -> list[dict]:
     return rows
 
 
-def cmd_parity(args) -> int:
+def _cmd_parity(args) -> int:
     import keras
 
     start = time.perf_counter()
@@ -219,7 +219,12 @@ def cmd_parity(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of `keras-swin` (for docs and tests)."""
+    """The argument parser of `keras-swin` (for docs and tests).
+
+    Example:
+        >>> build_parser().parse_args(["info", "a.pth"]).command
+        'info'
+    """
     parser = argparse.ArgumentParser(
         prog="keras-swin",
         description="Swin Transformer and ViT for Keras 3: convert and "
@@ -264,12 +269,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="head activation (default: none, logits)",
     )
-    convert.set_defaults(func=cmd_convert)
+    convert.set_defaults(func=_cmd_convert)
 
     info = sub.add_parser("info", help="print a checkpoint's architecture")
     info.add_argument("source")
     info.add_argument("--format", choices=("official_swin", "official_vit"))
-    info.set_defaults(func=cmd_info)
+    info.set_defaults(func=_cmd_info)
 
     parity = sub.add_parser(
         "parity",
@@ -280,7 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     parity.add_argument("directory", nargs="?", default="tests/golden")
     parity.add_argument("--tolerance", type=float, default=1e-5)
     parity.add_argument("--json", help="also write the table as JSON here")
-    parity.set_defaults(func=cmd_parity)
+    parity.set_defaults(func=_cmd_parity)
     return parser
 
 

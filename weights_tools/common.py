@@ -14,6 +14,12 @@ class ConversionError(ValueError):
 
     The message lists every unused checkpoint key, every model weight the
     checkpoint does not set and every shape mismatch, with shapes.
+
+    Example:
+        >>> try:
+        ...     load_checkpoint("other_model.pth")
+        ... except ConversionError as error:
+        ...     print(error)  # one line per offending key
     """
 
 
@@ -21,12 +27,22 @@ Transform = Callable[[np.ndarray], np.ndarray]
 
 
 def linear_kernel(weight: np.ndarray) -> np.ndarray:
-    """PyTorch Linear weight (out, in) -> Keras Dense kernel (in, out)."""
+    """PyTorch Linear weight (out, in) -> Keras Dense kernel (in, out).
+
+    Example:
+        >>> linear_kernel(np.zeros((288, 96))).shape
+        (96, 288)
+    """
     return np.ascontiguousarray(weight.T)
 
 
 def conv_kernel(weight: np.ndarray) -> np.ndarray:
-    """PyTorch Conv2d weight (O, I, kh, kw) -> Keras kernel (kh, kw, I, O)."""
+    """PyTorch Conv2d weight (O, I, kh, kw) -> Keras kernel (kh, kw, I, O).
+
+    Example:
+        >>> conv_kernel(np.zeros((96, 3, 4, 4))).shape
+        (4, 4, 3, 96)
+    """
     return np.ascontiguousarray(weight.transpose(2, 3, 1, 0))
 
 
@@ -38,6 +54,9 @@ class Rule:
         pattern: regex matched against the whole checkpoint key.
         target: Keras weight path; may use the regex groups (`\\1`).
         transform: optional array transform (transpose, reshape).
+
+    Example:
+        >>> Rule(r"head\\.weight", "head/kernel", linear_kernel)
     """
 
     pattern: str
@@ -55,6 +74,11 @@ class Converted:
         source_shapes: Keras weight path -> shape as stored in the file.
         unmatched: checkpoint keys no rule accepted (name -> shape).
         notes: warnings to show the user (dropped heads, ...).
+
+    Example:
+        >>> converted = apply_rules({"norm.weight": gamma}, RULES)
+        >>> converted.weights["norm/gamma"] is gamma
+        True
     """
 
     weights: dict[str, np.ndarray] = field(default_factory=dict)
@@ -106,6 +130,11 @@ def apply_rules(
     Returns:
         A `Converted`; keys that no rule matches land in `unmatched`, and
         later make the strict assignment fail.
+
+    Example:
+        >>> rules = [Rule(r"norm\\.weight", "norm/gamma")]
+        >>> apply_rules({"norm.weight": np.ones(3)}, rules).weights
+        {'norm/gamma': array([1., 1., 1.])}
     """
     compiled = [(re.compile(r.pattern), r) for r in rules]
     skip = set(skip)
@@ -135,6 +164,9 @@ def assign_strict(model, converted: Converted, source: str) -> None:
     Raises:
         ConversionError: listing unused checkpoint keys, unset model
             weights and shape mismatches, all at once; nothing is assigned.
+
+    Example:
+        >>> assign_strict(model, official_swin.convert(tensors), "t.pth")
     """
     variables = {v.path: v for v in model.weights}
     problems = []
@@ -168,5 +200,10 @@ def assign_strict(model, converted: Converted, source: str) -> None:
 
 
 def natural_key(text: str) -> list:
-    """Sort key that orders `block_2` before `block_10`."""
+    """Sort key that orders `block_2` before `block_10`.
+
+    Example:
+        >>> sorted(["block_10", "block_2"], key=natural_key)
+        ['block_2', 'block_10']
+    """
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text)]

@@ -5,11 +5,11 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from keras_swin.layers._serialization import register
+from keras_swin.layers._serialization import ConfigFromArguments, register
 
 
 @register
-class Attention(keras.layers.Layer):
+class Attention(ConfigFromArguments, keras.layers.Layer):
     """Multi-head self-attention as in ViT and Swin (fused `qkv`, `proj`).
 
     The `qkv` Dense maps C to 3C; its output axis is (3, heads, head_dim)
@@ -133,15 +133,3 @@ class Attention(keras.layers.Layer):
 
     def compute_output_shape(self, inputs_shape, attention_bias_shape=None):
         return tuple(inputs_shape[:-1]) + (self.dim,)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            dim=self.dim,
-            num_heads=self.num_heads,
-            qkv_bias=self.qkv_bias,
-            qk_scale=self.qk_scale,
-            attention_dropout_rate=self.attention_dropout_rate,
-            proj_dropout_rate=self.proj_dropout_rate,
-        )
-        return config

@@ -5,11 +5,11 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from keras_swin.layers._serialization import register
+from keras_swin.layers._serialization import ConfigFromArguments, register
 
 
 @register
-class DropPath(keras.layers.Layer):
+class DropPath(ConfigFromArguments, keras.layers.Layer):
     """Drops whole residual branches per sample (stochastic depth).
 
     In training each sample's input is zeroed with probability `rate` and
@@ -50,11 +50,6 @@ class DropPath(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return input_shape
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(rate=self.rate, seed=self.seed)
-        return config
 
 
 def linear_drop_path_rates(rate: float, count: int) -> list[float]:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from keras_swin.layers._serialization import register
+from keras_swin.layers._serialization import ConfigFromArguments, register
 
 
 @register
-class Mlp(keras.layers.Layer):
+class Mlp(ConfigFromArguments, keras.layers.Layer):
     """Two-layer perceptron of transformer blocks: fc1, GELU, fc2.
 
     Dropout follows fc1's activation and fc2, as in the official Swin and
@@ -68,13 +68,3 @@ class Mlp(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.output_dim,)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            hidden_dim=self.hidden_dim,
-            output_dim=self.output_dim,
-            gelu_approximate=self.gelu_approximate,
-            dropout_rate=self.dropout_rate,
-        )
-        return config

@@ -5,12 +5,12 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from keras_swin.layers._serialization import register
+from keras_swin.layers._serialization import ConfigFromArguments, register
 from keras_swin.layers.windows import pad_bottom_right
 
 
 @register
-class PatchEmbed(keras.layers.Layer):
+class PatchEmbed(ConfigFromArguments, keras.layers.Layer):
     """Splits an image into p x p patches and projects each to C channels.
 
     A Conv2D with kernel = stride = p (`proj`), optionally followed by a
@@ -104,14 +104,3 @@ class PatchEmbed(keras.layers.Layer):
             grid(input_shape[2]),
             self.embed_dim,
         )
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            patch_size=self.patch_size,
-            embed_dim=self.embed_dim,
-            use_norm=self.use_norm,
-            layer_norm_epsilon=self.layer_norm_epsilon,
-            pad_to_patch=self.pad_to_patch,
-        )
-        return config

@@ -5,12 +5,12 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from keras_swin.layers._serialization import register
+from keras_swin.layers._serialization import ConfigFromArguments, register
 from keras_swin.layers.windows import pad_bottom_right
 
 
 @register
-class PatchMerging(keras.layers.Layer):
+class PatchMerging(ConfigFromArguments, keras.layers.Layer):
     """Halves the resolution and doubles the channels of a feature map.
 
     Each 2x2 neighbourhood is concatenated along channels in the official
@@ -79,8 +79,3 @@ class PatchMerging(keras.layers.Layer):
             half(input_shape[2]),
             2 * self.dim,
         )
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(dim=self.dim, layer_norm_epsilon=self.layer_norm_epsilon)
-        return config

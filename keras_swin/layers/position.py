@@ -5,11 +5,11 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from keras_swin.layers._serialization import register
+from keras_swin.layers._serialization import ConfigFromArguments, register
 
 
 @register
-class ClassToken(keras.layers.Layer):
+class ClassToken(ConfigFromArguments, keras.layers.Layer):
     """Prepends a learned class token to a token sequence.
 
     Args:
@@ -47,16 +47,9 @@ class ClassToken(keras.layers.Layer):
         tokens = None if input_shape[1] is None else input_shape[1] + 1
         return (input_shape[0], tokens, input_shape[2])
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            initializer=keras.initializers.serialize(self.initializer)
-        )
-        return config
-
 
 @register
-class PositionEmbedding(keras.layers.Layer):
+class PositionEmbedding(ConfigFromArguments, keras.layers.Layer):
     """Adds a learned position embedding of the input's exact shape.
 
     Works on token sequences (B, N, D), as in ViT, and on feature maps
@@ -100,10 +93,3 @@ class PositionEmbedding(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            initializer=keras.initializers.serialize(self.initializer)
-        )
-        return config

@@ -6,14 +6,14 @@ import keras
 from keras import ops
 
 from keras_swin.layers import windows
-from keras_swin.layers._serialization import register
+from keras_swin.layers._serialization import ConfigFromArguments, register
 from keras_swin.layers.drop_path import DropPath
 from keras_swin.layers.mlp import Mlp
 from keras_swin.layers.window_attention import WindowAttention
 
 
 @register
-class SwinBlock(keras.layers.Layer):
+class SwinBlock(ConfigFromArguments, keras.layers.Layer):
     """One (shifted) window attention block of Swin, pre-norm.
 
     x = x + DropPath(W-MSA(norm1(x))); x = x + DropPath(MLP(norm2(x))).
@@ -182,27 +182,9 @@ class SwinBlock(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            dim=self.dim,
-            num_heads=self.num_heads,
-            window_size=self.window_size,
-            shift_size=self.shift_size,
-            mlp_ratio=self.mlp_ratio,
-            qkv_bias=self.qkv_bias,
-            qk_scale=self.qk_scale,
-            dropout_rate=self.dropout_rate,
-            attention_dropout_rate=self.attention_dropout_rate,
-            drop_path_rate=self.drop_path_rate,
-            layer_norm_epsilon=self.layer_norm_epsilon,
-            use_relative_position_bias=self.use_relative_position_bias,
-        )
-        return config
-
 
 @register
-class SwinStage(keras.layers.Layer):
+class SwinStage(ConfigFromArguments, keras.layers.Layer):
     """A stage of Swin blocks at one resolution, alternating W-/SW-MSA.
 
     Block j uses shift 0 for even j and window // 2 for odd j (when
@@ -312,22 +294,3 @@ class SwinStage(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            dim=self.dim,
-            depth=self.depth,
-            num_heads=self.num_heads,
-            window_size=self.window_size,
-            mlp_ratio=self.mlp_ratio,
-            qkv_bias=self.qkv_bias,
-            qk_scale=self.qk_scale,
-            dropout_rate=self.dropout_rate,
-            attention_dropout_rate=self.attention_dropout_rate,
-            drop_path_rate=self.drop_path_rate,
-            layer_norm_epsilon=self.layer_norm_epsilon,
-            shifted_windows=self.shifted_windows,
-            use_relative_position_bias=self.use_relative_position_bias,
-        )
-        return config

@@ -5,13 +5,13 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from keras_swin.layers._serialization import register
+from keras_swin.layers._serialization import ConfigFromArguments, register
 
 _METHODS = ("token", "avg", "max")
 
 
 @register
-class TokenPooling(keras.layers.Layer):
+class TokenPooling(ConfigFromArguments, keras.layers.Layer):
     """Reduces (B, N, D) tokens to (B, D).
 
     Args:
@@ -50,10 +50,3 @@ class TokenPooling(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], input_shape[-1])
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            method=self.method, num_prefix_tokens=self.num_prefix_tokens
-        )
-        return config

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import keras
 
-from keras_swin.layers._serialization import register
+from keras_swin.layers._serialization import ConfigFromArguments, register
 from keras_swin.layers.attention import Attention
 from keras_swin.layers.drop_path import DropPath, linear_drop_path_rates
 from keras_swin.layers.mlp import Mlp
 
 
 @register
-class ViTEncoderBlock(keras.layers.Layer):
+class ViTEncoderBlock(ConfigFromArguments, keras.layers.Layer):
     """One pre-norm transformer block of ViT.
 
     x = x + DropPath(Dropout(MSA(norm1(x)))); x = x + DropPath(MLP(norm2(x))).
@@ -113,24 +113,9 @@ class ViTEncoderBlock(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            dim=self.dim,
-            num_heads=self.num_heads,
-            mlp_dim=self.mlp_dim,
-            qkv_bias=self.qkv_bias,
-            dropout_rate=self.dropout_rate,
-            attention_dropout_rate=self.attention_dropout_rate,
-            drop_path_rate=self.drop_path_rate,
-            layer_norm_epsilon=self.layer_norm_epsilon,
-            gelu_approximate=self.gelu_approximate,
-        )
-        return config
-
 
 @register
-class ViTEncoder(keras.layers.Layer):
+class ViTEncoder(ConfigFromArguments, keras.layers.Layer):
     """The ViT transformer: `num_layers` blocks, then LayerNorm (`norm`).
 
     Stochastic depth grows linearly from 0 to `drop_path_rate` over the
@@ -218,19 +203,3 @@ class ViTEncoder(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            dim=self.dim,
-            num_layers=self.num_layers,
-            num_heads=self.num_heads,
-            mlp_dim=self.mlp_dim,
-            qkv_bias=self.qkv_bias,
-            dropout_rate=self.dropout_rate,
-            attention_dropout_rate=self.attention_dropout_rate,
-            drop_path_rate=self.drop_path_rate,
-            layer_norm_epsilon=self.layer_norm_epsilon,
-            gelu_approximate=self.gelu_approximate,
-        )
-        return config

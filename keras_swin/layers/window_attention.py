@@ -153,11 +153,3 @@ class WindowAttention(Attention):
 
     def compute_output_shape(self, inputs_shape, attention_mask_shape=None):
         return tuple(inputs_shape[:-1]) + (self.dim,)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            window_size=self.window_size,
-            use_relative_position_bias=self.use_relative_position_bias,
-        )
-        return config

@@ -238,6 +238,10 @@ class WindowLayout(NamedTuple):
         padded_height: map height after zero padding to the window.
         padded_width: map width after zero padding to the window.
         mask: float32 (nW, M*M, M*M) shift mask, or None without shift.
+
+    Example:
+        >>> window_layout(8, 8, 7, 3).padded_height
+        14
     """
 
     window_size: int

@@ -159,3 +159,80 @@ def copy_weights(
         )
     for path, variable in dst.items():
         variable.assign(src[path])
+
+
+_VARIANT_DOC = """{summary}
+
+    {notes} Other keyword arguments go to `{family}`.
+
+    Args:
+        include_top: add the pooling and the classifier.
+        weights: None or a local file (see `{family}`).
+        input_tensor: optional Keras tensor as image input.
+        input_shape: (H, W, C); default (224, 224, 3).
+        pooling: {poolings} when `include_top=False`.
+        classes: classes of the head.
+        classifier_activation: activation of the head; None for logits.
+        name: model name.
+        **kwargs: further `{family}` arguments; they win over the
+            variant's configuration.
+
+    Returns:
+        A `keras.Model`: (B, H, W, 3) images -> (B, classes) or features.
+
+    Example:
+        >>> model = {name}(weights=None)
+        >>> model.count_params() > 0
+        True
+    """
+
+
+def make_variant(
+    build, config: dict, name: str, summary: str, notes: str, poolings: str
+):
+    """A one-line variant builder: `build` with a fixed configuration.
+
+    Args:
+        build: the generic builder (`SwinTransformer`, ...).
+        config: the variant's architecture arguments.
+        name: the variant's function and default model name.
+        summary: first docstring line.
+        notes: docstring sentence on sizes and defaults.
+        poolings: docstring text listing the headless poolings.
+
+    Returns:
+        A function with the keras.applications signature.
+    """
+
+    def builder(
+        include_top: bool = True,
+        weights=None,
+        input_tensor=None,
+        input_shape=None,
+        pooling: str | None = None,
+        classes: int = 1000,
+        classifier_activation="softmax",
+        name: str = name,
+        **kwargs,
+    ) -> keras.Model:
+        return build(
+            include_top=include_top,
+            weights=weights,
+            input_tensor=input_tensor,
+            input_shape=input_shape,
+            pooling=pooling,
+            classes=classes,
+            classifier_activation=classifier_activation,
+            name=name,
+            **{**config, **kwargs},
+        )
+
+    builder.__name__ = builder.__qualname__ = name
+    builder.__doc__ = _VARIANT_DOC.format(
+        summary=summary,
+        notes=notes,
+        family=build.__name__,
+        name=name,
+        poolings=poolings,
+    )
+    return builder

@@ -14,6 +14,7 @@ from keras_swin.layers import (
 from keras_swin.models._common import (
     check_head_arguments,
     load_weights,
+    make_variant,
     resolve_inputs,
 )
 
@@ -209,70 +210,23 @@ def SwinTransformer(
     return model
 
 
-def _variant(config_name: str, default_name: str):
-    config = SWIN_CONFIGS[config_name]
-
-    def builder(
-        include_top: bool = True,
-        weights=None,
-        input_tensor=None,
-        input_shape=None,
-        pooling: str | None = None,
-        classes: int = 1000,
-        classifier_activation="softmax",
-        window_size: int = 7,
-        name: str = default_name,
-        **kwargs,
-    ) -> keras.Model:
-        arguments = dict(config)
-        arguments.update(kwargs)
-        return SwinTransformer(
-            include_top=include_top,
-            weights=weights,
-            input_tensor=input_tensor,
-            input_shape=input_shape,
-            pooling=pooling,
-            classes=classes,
-            classifier_activation=classifier_activation,
-            window_size=window_size,
-            name=name,
-            **arguments,
-        )
-
-    builder.__name__ = default_name
-    builder.__doc__ = f"""Swin-{config_name.split("_")[1][0].upper()} \
-(embed_dim {config["embed_dim"]}, depths {config["depths"]}, heads \
-{config["num_heads"]}).
-
-    224 px with window 7 by default; for the 384 px models pass
-    `input_shape=(384, 384, 3), window_size=12`. Other keyword arguments
-    go to `SwinTransformer` (e.g. `drop_path_rate`, default
-    {config["drop_path_rate"]} as in the paper's training recipe).
-
-    Args:
-        include_top: add the pooling and the classifier.
-        weights: None or a local file (see `SwinTransformer`).
-        input_tensor: optional Keras tensor as image input.
-        input_shape: (H, W, C); default (224, 224, 3).
-        pooling: None, "avg" or "max" when `include_top=False`.
-        classes: classes of the head.
-        classifier_activation: activation of the head; None for logits.
-        window_size: window side.
-        name: model name.
-        **kwargs: further `SwinTransformer` arguments.
-
-    Returns:
-        A `keras.Model`: (B, H, W, 3) images -> (B, classes) or features.
-
-    Example:
-        >>> model = {default_name}(weights=None)
-        >>> model.count_params() > 0
-        True
-    """
-    return builder
+def _variant(key: str, name: str, letter: str):
+    config = SWIN_CONFIGS[key]
+    return make_variant(
+        SwinTransformer,
+        config,
+        name,
+        summary=f"Swin-{letter}: embed_dim {config['embed_dim']}, depths "
+        f"{config['depths']}, heads {config['num_heads']}.",
+        notes="224 px with window 7 by default; for the 384 px models "
+        "pass `input_shape=(384, 384, 3), window_size=12`. "
+        f"`drop_path_rate` defaults to {config['drop_path_rate']}, the "
+        "paper's training rate.",
+        poolings='None, "avg" or "max"',
+    )
 
 
-SwinTiny = _variant("swin_tiny", "SwinTiny")
-SwinSmall = _variant("swin_small", "SwinSmall")
-SwinBase = _variant("swin_base", "SwinBase")
-SwinLarge = _variant("swin_large", "SwinLarge")
+SwinTiny = _variant("swin_tiny", "SwinTiny", "T")
+SwinSmall = _variant("swin_small", "SwinSmall", "S")
+SwinBase = _variant("swin_base", "SwinBase", "B")
+SwinLarge = _variant("swin_large", "SwinLarge", "L")

@@ -14,6 +14,7 @@ from keras_swin.layers import (
 from keras_swin.models._common import (
     check_head_arguments,
     load_weights,
+    make_variant,
     resolve_inputs,
 )
 
@@ -209,69 +210,26 @@ def VisionTransformer(
     return model
 
 
-def _variant(config_name: str, default_name: str):
-    config = VIT_CONFIGS[config_name]
-
-    def builder(
-        include_top: bool = True,
-        weights=None,
-        input_tensor=None,
-        input_shape=None,
-        pooling: str | None = None,
-        classes: int = 1000,
-        classifier_activation="softmax",
-        name: str = default_name,
-        **kwargs,
-    ) -> keras.Model:
-        arguments = dict(config)
-        arguments.update(kwargs)
-        return VisionTransformer(
-            include_top=include_top,
-            weights=weights,
-            input_tensor=input_tensor,
-            input_shape=input_shape,
-            pooling=pooling,
-            classes=classes,
-            classifier_activation=classifier_activation,
-            name=name,
-            **arguments,
-        )
-
-    builder.__name__ = default_name
-    builder.__doc__ = f"""ViT {config_name[4:]} (patch \
-{config["patch_size"]}, width {config["hidden_size"]}, \
-{config["num_layers"]} layers, {config["num_heads"]} heads, MLP \
-{config["mlp_dim"]}).
-
-    Other keyword arguments go to `VisionTransformer` (`classifier`,
-    `representation_size`, `layer_norm_epsilon`, `gelu_approximate`, ...).
-
-    Args:
-        include_top: add pooling, `pre_logits` and the classifier.
-        weights: None or a local file (see `VisionTransformer`).
-        input_tensor: optional Keras tensor as image input.
-        input_shape: (H, W, C); default (224, 224, 3).
-        pooling: None, "token", "avg" or "max" when `include_top=False`.
-        classes: classes of the head.
-        classifier_activation: activation of the head; None for logits.
-        name: model name.
-        **kwargs: further `VisionTransformer` arguments.
-
-    Returns:
-        A `keras.Model`: (B, H, W, 3) images -> (B, classes) or features.
-
-    Example:
-        >>> model = {default_name}(weights=None)
-        >>> model.count_params() > 0
-        True
-    """
-    return builder
+def _variant(key: str, name: str, title: str):
+    config = VIT_CONFIGS[key]
+    return make_variant(
+        VisionTransformer,
+        config,
+        name,
+        summary=f"{title}: patch {config['patch_size']}, width "
+        f"{config['hidden_size']}, {config['num_layers']} layers, "
+        f"{config['num_heads']} heads, MLP {config['mlp_dim']}.",
+        notes="Official JAX numerics by default (LayerNorm eps 1e-6, tanh "
+        "GELU); see `VisionTransformer` for `classifier`, "
+        "`representation_size`, `layer_norm_epsilon`, `gelu_approximate`.",
+        poolings='None, "token", "avg" or "max"',
+    )
 
 
-ViTTiny16 = _variant("vit_tiny_patch16", "ViTTiny16")
-ViTSmall16 = _variant("vit_small_patch16", "ViTSmall16")
-ViTBase16 = _variant("vit_base_patch16", "ViTBase16")
-ViTBase32 = _variant("vit_base_patch32", "ViTBase32")
-ViTLarge16 = _variant("vit_large_patch16", "ViTLarge16")
-ViTLarge32 = _variant("vit_large_patch32", "ViTLarge32")
-ViTHuge14 = _variant("vit_huge_patch14", "ViTHuge14")
+ViTTiny16 = _variant("vit_tiny_patch16", "ViTTiny16", "ViT-Ti/16")
+ViTSmall16 = _variant("vit_small_patch16", "ViTSmall16", "ViT-S/16")
+ViTBase16 = _variant("vit_base_patch16", "ViTBase16", "ViT-B/16")
+ViTBase32 = _variant("vit_base_patch32", "ViTBase32", "ViT-B/32")
+ViTLarge16 = _variant("vit_large_patch16", "ViTLarge16", "ViT-L/16")
+ViTLarge32 = _variant("vit_large_patch32", "ViTLarge32", "ViT-L/32")
+ViTHuge14 = _variant("vit_huge_patch14", "ViTHuge14", "ViT-H/14")

@@ -116,10 +116,12 @@ def test_compiled_fit_step_with_drop_path(name):
     model.compile(
         optimizer=keras.optimizers.SGD(0.01), loss="mse", jit_compile="auto"
     )
-    x = _inputs((4,) + shape[1:])
-    y = np.ones((4, 1), "float32")
+    # 16 samples: every branch of every sample dropped (no gradient at
+    # all) has probability 2^-32 at rate 0.5.
+    x = _inputs((16,) + shape[1:])
+    y = np.ones((16, 1), "float32")
     before = [to_numpy(w).copy() for w in layer.trainable_weights]
-    history = model.fit(x, y, batch_size=4, epochs=1, verbose=0)
+    history = model.fit(x, y, batch_size=16, epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
     after = [to_numpy(w) for w in layer.trainable_weights]
     if before:
