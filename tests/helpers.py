@@ -46,3 +46,22 @@ def predict(model, x) -> np.ndarray:
     compiled separately for each new shape.
     """
     return to_numpy(model.predict(x, verbose=0, batch_size=len(x)))
+
+
+def count_params_without_init(builder, **kwargs) -> int:
+    """Parameter count of a real-size model, its weights never allocated.
+
+    Inside `keras.StatelessScope` Keras declares variables (shapes, dtypes)
+    but defers their initialisation, so the 632M-parameter ViT-H costs no
+    memory or random-number kernels. The count reads the same variable
+    shapes a materialised model has. `clear_session` then drops the
+    deferred variables instead of initialising them later.
+    """
+    with keras.StatelessScope(initialize_variables=False):
+        model = builder(**kwargs)
+        assert all(
+            getattr(v, "_initializer", None) is not None for v in model.weights
+        ), "weights were materialised"
+        count = model.count_params()
+    keras.backend.clear_session(free_memory=False)
+    return count

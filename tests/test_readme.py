@@ -37,7 +37,7 @@ def test_python_snippet_runs(index, in_checkout_copy):
         compile(PYTHON[index], f"README.md python block {index}", "exec"),
         {"__name__": "readme"},
     )
-    keras.backend.clear_session()
+    keras.backend.clear_session(free_memory=False)
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -1,9 +1,8 @@
 """VisionTransformer builder: sizes, heads, numerics options, errors."""
 
-import keras
 import numpy as np
 import pytest
-from helpers import max_abs_diff, predict
+from helpers import count_params_without_init, max_abs_diff, predict
 
 import keras_swin as ks
 
@@ -31,16 +30,21 @@ TINY = dict(
     ],
 )
 def test_official_parameter_counts(builder, expected):
-    assert builder().count_params() == expected
-    keras.backend.clear_session()
+    assert count_params_without_init(builder) == expected
+
+
+def test_materialised_vit_tiny_has_the_official_count():
+    assert ks.ViTTiny16().count_params() == 5_717_416
 
 
 def test_gap_classifier_has_no_class_token():
     # FORMAT.md: ViT-B/16 with classifier 'gap' has 1,536 fewer parameters.
-    model = ks.ViTBase16(classifier="gap")
-    assert model.count_params() == 86_566_120
+    assert (
+        count_params_without_init(ks.ViTBase16, classifier="gap") == 86_566_120
+    )
+    model = ks.VisionTransformer(**TINY, classifier="gap")
     assert "cls_token" not in [layer.name for layer in model.layers]
-    keras.backend.clear_session()
+    assert model.get_layer("pos_embed").embedding.shape == (1, 16, 32)
 
 
 def test_weight_paths():

@@ -253,7 +253,7 @@ def test_keras_weights_files_round_trip_through_builders(tmp_path):
             **config, classifier_activation=None, weights=tmp_path / weights
         )
         np.testing.assert_array_equal(predict(rebuilt, x), reference)
-    keras.backend.clear_session()
+    keras.backend.clear_session(free_memory=False)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert checkpoint_config(SWIN_PTH)["classes"] == 5
