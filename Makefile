@@ -22,7 +22,7 @@ demo: setup
 	$(BIN)/keras-swin parity tests/golden
 
 test: setup
-	$(BIN)/ruff check keras_swin weights_tools tests
+	$(BIN)/ruff check keras_swin weights_tools tests examples
 	@set -e; for backend in $(BACKENDS); do \
 		echo "== KERAS_BACKEND=$$backend"; \
 		start=$$(date +%s); \
@@ -31,8 +31,8 @@ test: setup
 	done
 
 lint: setup
-	$(BIN)/ruff check keras_swin weights_tools tests
-	$(BIN)/ruff format --check keras_swin weights_tools tests
+	$(BIN)/ruff check keras_swin weights_tools tests examples
+	$(BIN)/ruff format --check keras_swin weights_tools tests examples
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -102,7 +102,6 @@ class WindowAttention(Attention):
             index = windows.relative_position_index(
                 window_size, self.window_size
             ).reshape(-1)
-            tokens = window_size * window_size
         else:
             index = ops.reshape(
                 windows.dynamic_relative_position_index(
@@ -110,7 +109,7 @@ class WindowAttention(Attention):
                 ),
                 (-1,),
             )
-            tokens = window_size * window_size
+        tokens = window_size * window_size
         bias = ops.take(self.relative_position_bias_table, index, axis=0)
         bias = ops.reshape(bias, (tokens, tokens, self.num_heads))
         return ops.transpose(bias, (2, 0, 1))
