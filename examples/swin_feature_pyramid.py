@@ -8,12 +8,12 @@
       layers_3: (1, 8, 6, 768)
 
 A Swin-T backbone built for `input_shape=(None, None, 3)`: every stage is a
-named layer, so a feature pyramid (as used by detection and segmentation
-heads) is a `keras.Model` over their outputs. Sizes that are not multiples
-of 32 are padded inside the model, as in the official detection code.
+named layer, and `swin_feature_model` makes a `keras.Model` over their
+outputs (the pyramid detection and segmentation heads use). Sizes that
+are not multiples of 32 are padded inside the model, as in the official
+detection code.
 """
 
-import keras
 import numpy as np
 
 import keras_swin
@@ -23,13 +23,7 @@ def main(height: int = 250, width: int = 190):
     backbone = keras_swin.SwinTiny(
         include_top=False, input_shape=(None, None, 3)
     )
-    pyramid = keras.Model(
-        backbone.inputs,
-        {
-            f"layers_{i}": backbone.get_layer(f"layers_{i}").output
-            for i in range(4)
-        },
-    )
+    pyramid = keras_swin.swin_feature_model(backbone)
     images = (
         np.random.default_rng(0)
         .uniform(0, 1, (1, height, width, 3))

@@ -31,6 +31,7 @@ _EXPORTS = {
     "ViTSmall16": "keras_swin.models.vit",
     "ViTTiny16": "keras_swin.models.vit",
     "VisionTransformer": "keras_swin.models.vit",
+    "swin_feature_model": "keras_swin.models.swin",
     "load_checkpoint": "weights_tools.convert",
 }
 

@@ -127,12 +127,53 @@ def _case_files(folder: Path):
     return checkpoint, pooled
 
 
+def golden_stage_layers(depth: int) -> dict[str, str]:
+    """Golden `stages.npz` keys -> the Swin layers that produce them.
+
+    The official reference data holds `patch_embed`, `stage{i}_blocks`
+    (stage i before patch merging), `stage{i}` (after it; the last stage
+    has none) and `final_norm`, as tokens (B, H*W, C).
+
+    Args:
+        depth: number of stages.
+
+    Returns:
+        dict golden key -> layer name.
+
+    Example:
+        >>> golden_stage_layers(2)["stage0"]
+        'layers_0_downsample'
+    """
+    taps = {"patch_embed": "patch_embed", "final_norm": "norm"}
+    for i in range(depth):
+        taps[f"stage{i}_blocks"] = f"layers_{i}"
+        taps[f"stage{i}"] = (
+            f"layers_{i}_downsample" if i < depth - 1 else f"layers_{i}"
+        )
+    return taps
+
+
+def _stage_outputs(model, images, stages) -> dict:
+    from keras_swin.models.swin import swin_feature_model
+
+    depth = sum(
+        layer.name.startswith("layers_") and "_down" not in layer.name
+        for layer in model.layers
+    )
+    taps = golden_stage_layers(depth)
+    probe = swin_feature_model(model, sorted(set(taps.values())))
+    outputs = probe.predict(images[: len(stages["patch_embed"])], verbose=0)
+    return {key: outputs[name] for key, name in taps.items()}
+
+
 def run_parity(directory: str | Path, tolerance: float = 1e-5) -> list[dict]:
     """Checks every reference case found under `directory`.
 
     A case is a folder with `checkpoint.pth` (official Swin) or
-    `checkpoint.npz` (official ViT), `inputs_nhwc.npy`, `logits.npy` and
-    optionally `features.npy` / `pre_logits.npy` (the pooled head input).
+    `checkpoint.npz` (official ViT), `inputs_nhwc.npy`, `logits.npy`,
+    optionally `features.npy` / `pre_logits.npy` (the pooled head input)
+    and, for Swin, `stages.npz` or `stages_first_image.npz` (per-stage
+    outputs, see `golden_stage_layers`).
 
     Args:
         directory: folder searched recursively for cases.
@@ -152,6 +193,21 @@ def run_parity(directory: str | Path, tolerance: float = 1e-5) -> list[dict]:
     from weights_tools.convert import load_checkpoint
 
     rows = []
+
+    def compare(case, output, result, reference):
+        result = np.asarray(result).reshape(reference.shape)
+        diff = float(np.max(np.abs(result - reference)))
+        bound = tolerance * max(1.0, float(np.max(np.abs(reference))))
+        rows.append(
+            dict(
+                case=case,
+                output=output,
+                max_abs_diff=diff,
+                bound=bound,
+                passed=diff <= bound,
+            )
+        )
+
     for folder in sorted(
         {p.parent for p in Path(directory).rglob("inputs_nhwc.npy")}
     ):
@@ -159,27 +215,37 @@ def run_parity(directory: str | Path, tolerance: float = 1e-5) -> list[dict]:
         if files is None:
             continue
         checkpoint, pooled = files
+        case = str(folder.relative_to(directory))
         images = np.load(folder / "inputs_nhwc.npy")
-        outputs = {"logits": (folder / "logits.npy", None)}
+        model = load_checkpoint(checkpoint)
+        compare(
+            case,
+            "logits",
+            model.predict(images, verbose=0),
+            np.load(folder / "logits.npy"),
+        )
+        stages_file = next(
+            (
+                folder / n
+                for n in ("stages.npz", "stages_first_image.npz")
+                if (folder / n).exists()
+            ),
+            None,
+        )
+        if stages_file is not None:
+            stages = np.load(stages_file)
+            for key, value in _stage_outputs(model, images, stages).items():
+                compare(case, key, value, stages[key])
         if pooled is not None:
-            outputs["pooled"] = (pooled, 0)
-        for output, (reference_file, classes) in outputs.items():
             with warnings.catch_warnings():
                 # classes=0 drops the head on purpose; no need to warn.
                 warnings.simplefilter("ignore", UserWarning)
-                model = load_checkpoint(checkpoint, classes=classes)
-            result = model.predict(images, verbose=0)
-            reference = np.load(reference_file)
-            diff = float(np.max(np.abs(result - reference)))
-            bound = tolerance * max(1.0, float(np.max(np.abs(reference))))
-            rows.append(
-                dict(
-                    case=str(folder.relative_to(directory)),
-                    output=output,
-                    max_abs_diff=diff,
-                    bound=bound,
-                    passed=diff <= bound,
-                )
+                headless = load_checkpoint(checkpoint, classes=0)
+            compare(
+                case,
+                "pooled",
+                headless.predict(images, verbose=0),
+                np.load(pooled),
             )
     return rows
 

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 from helpers import assert_parity, golden, predict
 
+from keras_swin.cli import golden_stage_layers
+from keras_swin.models.swin import swin_feature_model
 from weights_tools.convert import checkpoint_config, load_checkpoint
 
 SWIN = ["tiny_w7_224", "tiny_w4_64"]
@@ -46,18 +48,13 @@ def test_swin_per_stage_outputs(case):
     images = np.load(folder / "inputs_nhwc.npy")[: len(stages["embed"])]
     model = load_checkpoint(folder / "checkpoint.pth")
     depth = len(checkpoint_config(folder / "checkpoint.pth")["depths"])
-    taps = {"patch_embed": "patch_embed", "final_norm": "norm"}
-    for i in range(depth):
-        taps[f"stage{i}_blocks"] = f"layers_{i}"
-        taps[f"stage{i}"] = (
-            f"layers_{i}_downsample" if i < depth - 1 else f"layers_{i}"
-        )
-    probe = keras.Model(
-        model.inputs, {k: model.get_layer(v).output for k, v in taps.items()}
+    taps = golden_stage_layers(depth)
+    assert len(taps) == 2 * depth + 2
+    outputs = swin_feature_model(model, list(taps.values())).predict(
+        images, verbose=0
     )
-    outputs = probe.predict(images, verbose=0)
-    for key in taps:
-        out = keras.ops.convert_to_numpy(outputs[key])
+    for key, layer in taps.items():
+        out = keras.ops.convert_to_numpy(outputs[layer])
         reference = stages[key]
         assert_parity(
             out.reshape(reference.shape), reference, what=f"{case} {key}"

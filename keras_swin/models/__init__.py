@@ -7,6 +7,7 @@ from keras_swin.models.swin import (
     SwinSmall,
     SwinTiny,
     SwinTransformer,
+    swin_feature_model,
 )
 from keras_swin.models.vit import (
     VIT_CONFIGS,
@@ -36,4 +37,5 @@ __all__ = [
     "ViTSmall16",
     "ViTTiny16",
     "VisionTransformer",
+    "swin_feature_model",
 ]

@@ -210,6 +210,50 @@ def SwinTransformer(
     return model
 
 
+def swin_feature_model(model: keras.Model, names=None) -> keras.Model:
+    """A model that outputs a Swin model's intermediate feature maps.
+
+    Every feature map of a Swin model built by `SwinTransformer` is the
+    output of a named layer: `patch_embed` (B, H/p, W/p, C), `layers_{i}`
+    (stage i after its blocks: (B, H_i, W_i, C_i), the maps a detection or
+    segmentation neck uses), `layers_{i}_downsample` (after patch merging)
+    and `norm` (the final LayerNorm).
+
+    Args:
+        model: a model from `SwinTransformer` or a Swin variant, with or
+            without its head.
+        names: the layer names to output; default the stage outputs
+            `layers_0` ... `layers_{n-1}`.
+
+    Returns:
+        A `keras.Model` with the same inputs and a dict of outputs keyed by
+        layer name.
+
+    Example:
+        >>> backbone = SwinTiny(include_top=False, input_shape=(None, None, 3))
+        >>> pyramid = swin_feature_model(backbone)
+        >>> maps = pyramid.predict(images)  # {"layers_0": (B, H/4, W/4, 96),
+        ...                                 #  ..., "layers_3": (..., 768)}
+    """
+    if names is None:
+        names = [
+            layer.name for layer in model.layers if isinstance(layer, SwinStage)
+        ]
+    present = {layer.name for layer in model.layers}
+    missing = [n for n in names if n not in present]
+    if missing:
+        raise ValueError(
+            f"{model.name!r} has no layer named {missing}; Swin feature "
+            "layers are patch_embed, layers_{i}, layers_{i}_downsample and "
+            "norm."
+        )
+    return keras.Model(
+        model.inputs,
+        {n: model.get_layer(n).output for n in names},
+        name=f"{model.name}_features",
+    )
+
+
 def _variant(key: str, name: str, letter: str):
     config = SWIN_CONFIGS[key]
     return make_variant(
