@@ -247,3 +247,16 @@ def test_argument_errors_name_the_problem():
         ks.SwinTransformer(**{**TINY, "classes": 0})
     with pytest.raises(ValueError, match="not an existing file"):
         ks.SwinTransformer(**TINY, weights="imagenet")
+
+
+def test_feature_model_outputs_every_stage():
+    backbone = ks.SwinTransformer(
+        **TINY, include_top=False, input_shape=(None, None, 3)
+    )
+    pyramid = ks.swin_feature_model(backbone)
+    assert sorted(pyramid.output) == ["layers_0", "layers_1", "layers_2"]
+    assert pyramid.output["layers_2"].shape[-1] == 64
+    merged = ks.swin_feature_model(backbone, ["layers_0_downsample", "norm"])
+    assert merged.output["layers_0_downsample"].shape[-1] == 32
+    with pytest.raises(ValueError, match="no layer named"):
+        ks.swin_feature_model(backbone, ["stage_9"])
