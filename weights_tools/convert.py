@@ -146,6 +146,12 @@ def load_checkpoint(
         >>> model = load_checkpoint("swin_tiny_patch4_window7_224.pth")
         >>> logits = model.predict(images)  # (B, 1000)
     """
+    reserved = sorted({"include_top", "pooling", "weights"} & set(overrides))
+    if reserved:
+        raise ValueError(
+            f"load_checkpoint sets {reserved} itself; use classes=0 for a "
+            "headless model that outputs the pooled features."
+        )
     path, tensors, module, name = _read(path, format)
     family = _FAMILY[name]
     config = module.infer_config(tensors)
@@ -173,6 +179,12 @@ def load_checkpoint(
     if classes != stored_classes:
         if stored_classes:
             _replace_head(converted, classes, stored_classes, path)
+        else:
+            warnings.warn(
+                f"{path} has no classifier head; the new {classes}-class "
+                "head starts at zero.",
+                stacklevel=2,
+            )
         if include_top:
             head = model.get_layer("head")
             for variable in head.weights:

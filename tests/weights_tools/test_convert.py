@@ -134,6 +134,13 @@ def test_headless_checkpoint_outputs_pooled_features(tmp_path):
     assert_parity(
         out, np.load(golden("swin_official", "tiny_w4_64", "features.npy"))
     )
+    with pytest.warns(UserWarning, match="no classifier head.*4-class"):
+        with_head = load_checkpoint(path, classes=4)
+    np.testing.assert_array_equal(
+        predict(with_head, _swin_inputs()), np.zeros((2, 4), "float32")
+    )
+    with pytest.raises(ValueError, match="classes=0"):
+        load_checkpoint(path, include_top=False)
 
 
 def test_other_classes_replace_the_head_with_a_warning():
