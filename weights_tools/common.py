@@ -64,6 +64,56 @@ class Rule:
     transform: Transform | None = None
 
 
+def norm_rules(source: str, target: str) -> list[Rule]:
+    """Rules for a PyTorch LayerNorm `source` -> Keras `target`.
+
+    Example:
+        >>> [r.target for r in norm_rules(r"norm", "encoder/norm")]
+        ['encoder/norm/gamma', 'encoder/norm/beta']
+    """
+    return [
+        Rule(source + r"\.weight", target + "/gamma"),
+        Rule(source + r"\.bias", target + "/beta"),
+    ]
+
+
+def dense_rules(source: str, target: str) -> list[Rule]:
+    """Rules for a PyTorch Linear `source` -> Keras Dense `target`.
+
+    Example:
+        >>> [r.target for r in dense_rules(r"head", "head")]
+        ['head/kernel', 'head/bias']
+    """
+    return [
+        Rule(source + r"\.weight", target + "/kernel", linear_kernel),
+        Rule(source + r"\.bias", target + "/bias"),
+    ]
+
+
+def renamed_view(
+    tensors: dict[str, np.ndarray], names: dict[str, str]
+) -> dict[str, np.ndarray]:
+    """The same arrays under new keys (`names`: old key -> new key).
+
+    Raises:
+        ConversionError: two keys get the same new name.
+
+    Example:
+        >>> renamed_view({"a": x}, {"a": "b"})
+        {'b': x}
+    """
+    out: dict[str, np.ndarray] = {}
+    origin: dict[str, str] = {}
+    for key, array in tensors.items():
+        name = names.get(key, key)
+        if name in out:
+            raise ConversionError(
+                f"{origin[name]} and {key} both map to {name}."
+            )
+        out[name], origin[name] = array, key
+    return out
+
+
 @dataclass
 class Converted:
     """Result of applying rename rules to a checkpoint.

@@ -23,7 +23,9 @@ from weights_tools.common import (
     Rule,
     apply_rules,
     conv_kernel,
+    dense_rules,
     linear_kernel,
+    norm_rules,
 )
 
 FORMAT = "official_swin"
@@ -32,22 +34,11 @@ _BLOCK = r"layers\.(\d+)\.blocks\.(\d+)\."
 _KERAS_BLOCK = r"layers_\1/blocks_\2/"
 
 
-def _norm(source: str, target: str) -> list[Rule]:
-    return [
-        Rule(source + r"\.weight", target + "/gamma"),
-        Rule(source + r"\.bias", target + "/beta"),
-    ]
-
-
-def _dense(source: str, target: str) -> list[Rule]:
-    return [
-        Rule(source + r"\.weight", target + "/kernel", linear_kernel),
-        Rule(source + r"\.bias", target + "/bias"),
-    ]
-
-
 def _absolute_position(array: np.ndarray) -> np.ndarray:
-    # (1, L, C) row-major tokens -> (1, h, w, C) feature map (square grid).
+    # Official (1, L, C) row-major tokens -> (1, h, w, C) feature map
+    # (square grid); timm already stores (1, h, w, C).
+    if array.ndim == 4:
+        return array
     side = math.isqrt(array.shape[1])
     return array.reshape(1, side, side, array.shape[2])
 
@@ -55,30 +46,32 @@ def _absolute_position(array: np.ndarray) -> np.ndarray:
 RULES = [
     Rule(r"patch_embed\.proj\.weight", "patch_embed/proj/kernel", conv_kernel),
     Rule(r"patch_embed\.proj\.bias", "patch_embed/proj/bias"),
-    *_norm(r"patch_embed\.norm", "patch_embed/norm"),
+    *norm_rules(r"patch_embed\.norm", "patch_embed/norm"),
     Rule(
         r"absolute_pos_embed",
         "absolute_pos_embed/embedding",
         _absolute_position,
     ),
-    *_norm(_BLOCK + r"norm1", _KERAS_BLOCK + "norm1"),
-    *_norm(_BLOCK + r"norm2", _KERAS_BLOCK + "norm2"),
+    *norm_rules(_BLOCK + r"norm1", _KERAS_BLOCK + "norm1"),
+    *norm_rules(_BLOCK + r"norm2", _KERAS_BLOCK + "norm2"),
     Rule(
         _BLOCK + r"attn\.relative_position_bias_table",
         _KERAS_BLOCK + "attn/relative_position_bias_table",
     ),
-    *_dense(_BLOCK + r"attn\.qkv", _KERAS_BLOCK + "attn/qkv"),
-    *_dense(_BLOCK + r"attn\.proj", _KERAS_BLOCK + "attn/proj"),
-    *_dense(_BLOCK + r"mlp\.fc1", _KERAS_BLOCK + "mlp/fc1"),
-    *_dense(_BLOCK + r"mlp\.fc2", _KERAS_BLOCK + "mlp/fc2"),
+    *dense_rules(_BLOCK + r"attn\.qkv", _KERAS_BLOCK + "attn/qkv"),
+    *dense_rules(_BLOCK + r"attn\.proj", _KERAS_BLOCK + "attn/proj"),
+    *dense_rules(_BLOCK + r"mlp\.fc1", _KERAS_BLOCK + "mlp/fc1"),
+    *dense_rules(_BLOCK + r"mlp\.fc2", _KERAS_BLOCK + "mlp/fc2"),
     Rule(
         r"layers\.(\d+)\.downsample\.reduction\.weight",
         r"layers_\1_downsample/reduction/kernel",
         linear_kernel,
     ),
-    *_norm(r"layers\.(\d+)\.downsample\.norm", r"layers_\1_downsample/norm"),
-    *_norm(r"norm", "norm"),
-    *_dense(r"head", "head"),
+    *norm_rules(
+        r"layers\.(\d+)\.downsample\.norm", r"layers_\1_downsample/norm"
+    ),
+    *norm_rules(r"norm", "norm"),
+    *dense_rules(r"head", "head"),
 ]
 
 _INDEX = re.compile(_BLOCK + r"attn\.relative_position_index")
@@ -175,8 +168,16 @@ def infer_config(tensors: dict[str, np.ndarray]) -> dict:
     window = stage_windows[0]
 
     sizes = {}
-    if "absolute_pos_embed" in tensors:
-        tokens = tensors["absolute_pos_embed"].shape[1]
+    ape = tensors.get("absolute_pos_embed")
+    if ape is not None and ape.ndim == 4:
+        if ape.shape[1] != ape.shape[2]:
+            raise ConversionError(
+                f"absolute_pos_embed is a {ape.shape[1]}x{ape.shape[2]} grid; "
+                "pass input_shape=... for a non-square image."
+            )
+        sizes["absolute_pos_embed"] = ape.shape[1] * patch
+    elif ape is not None:
+        tokens = ape.shape[1]
         side = math.isqrt(tokens)
         if side * side != tokens:
             raise ConversionError(

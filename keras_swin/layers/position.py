@@ -10,28 +10,36 @@ from keras_swin.layers._serialization import ConfigFromArguments, register
 
 @register
 class ClassToken(ConfigFromArguments, keras.layers.Layer):
-    """Prepends a learned class token to a token sequence.
+    """Prepends learned tokens (class token, register tokens) to a sequence.
 
     Args:
-        initializer: initializer of the (1, 1, D) token; zeros as in the
+        initializer: initializer of the (1, T, D) tokens; zeros as in the
             official ViT.
+        num_tokens: T, how many tokens are prepended (1 for a class
+            token; 4 for the registers of "Vision Transformers Need
+            Registers").
         **kwargs: base `Layer` arguments.
 
     Shapes:
-        inputs: (B, N, D) -> (B, N + 1, D).
+        inputs: (B, N, D) -> (B, N + T, D).
 
     Example:
         >>> ClassToken()(keras.ops.ones((2, 196, 64))).shape
         (2, 197, 64)
     """
 
-    def __init__(self, initializer="zeros", **kwargs):
+    def __init__(self, initializer="zeros", num_tokens: int = 1, **kwargs):
         super().__init__(**kwargs)
+        if not isinstance(num_tokens, int) or num_tokens < 1:
+            raise ValueError(
+                f"num_tokens must be a positive int, got {num_tokens!r}."
+            )
         self.initializer = keras.initializers.get(initializer)
+        self.num_tokens = num_tokens
 
     def build(self, input_shape):
         self.cls = self.add_weight(
-            shape=(1, 1, input_shape[-1]),
+            shape=(1, self.num_tokens, input_shape[-1]),
             initializer=self.initializer,
             name="cls",
         )
@@ -39,12 +47,15 @@ class ClassToken(ConfigFromArguments, keras.layers.Layer):
     def call(self, inputs):
         token = ops.cast(self.cls, inputs.dtype)
         token = ops.broadcast_to(
-            token, (ops.shape(inputs)[0], 1, ops.shape(inputs)[-1])
+            token,
+            (ops.shape(inputs)[0], self.num_tokens, ops.shape(inputs)[-1]),
         )
         return ops.concatenate([token, inputs], axis=1)
 
     def compute_output_shape(self, input_shape):
-        tokens = None if input_shape[1] is None else input_shape[1] + 1
+        tokens = (
+            None if input_shape[1] is None else input_shape[1] + self.num_tokens
+        )
         return (input_shape[0], tokens, input_shape[2])
 
 

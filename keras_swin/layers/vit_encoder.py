@@ -49,9 +49,11 @@ class ViTEncoderBlock(ConfigFromArguments, keras.layers.Layer):
         drop_path_rate: float = 0.0,
         layer_norm_epsilon: float = 1e-6,
         gelu_approximate: bool = False,
+        final_norm: bool = True,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.final_norm = final_norm
         self.dim = dim
         self.num_heads = num_heads
         self.mlp_dim = mlp_dim
@@ -132,6 +134,9 @@ class ViTEncoder(ConfigFromArguments, keras.layers.Layer):
         drop_path_rate: stochastic depth rate of the last block.
         layer_norm_epsilon: LayerNorm epsilon of every norm.
         gelu_approximate: tanh GELU instead of the exact one.
+        final_norm: end with the LayerNorm `norm` (True, official ViT);
+            False leaves it out, for models that normalise the pooled
+            vector instead (timm's `fc_norm`).
         **kwargs: base `Layer` arguments.
 
     Shapes:
@@ -156,9 +161,11 @@ class ViTEncoder(ConfigFromArguments, keras.layers.Layer):
         drop_path_rate: float = 0.0,
         layer_norm_epsilon: float = 1e-6,
         gelu_approximate: bool = False,
+        final_norm: bool = True,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.final_norm = final_norm
         self.dim = dim
         self.num_layers = num_layers
         self.num_heads = num_heads
@@ -186,20 +193,25 @@ class ViTEncoder(ConfigFromArguments, keras.layers.Layer):
             )
             for i in range(num_layers)
         ]
-        self.norm = keras.layers.LayerNormalization(
-            epsilon=layer_norm_epsilon, name="norm", dtype=self.dtype_policy
-        )
+        self.norm = None
+        if final_norm:
+            self.norm = keras.layers.LayerNormalization(
+                epsilon=layer_norm_epsilon,
+                name="norm",
+                dtype=self.dtype_policy,
+            )
 
     def build(self, input_shape):
         for block in self.blocks:
             block.build(input_shape)
-        self.norm.build(input_shape)
+        if self.norm is not None:
+            self.norm.build(input_shape)
 
     def call(self, inputs, training=None):
         x = inputs
         for block in self.blocks:
             x = block(x, training=training)
-        return self.norm(x)
+        return x if self.norm is None else self.norm(x)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)

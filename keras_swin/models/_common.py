@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import keras
+import numpy as np
 
 _POOLINGS = (None, "avg", "max")
 
@@ -67,29 +68,92 @@ def check_head_arguments(
         )
 
 
-def load_weights(model: keras.Model, weights) -> None:
-    """Loads `weights` (None or a local file) into a freshly built model.
+#: Architecture keys that identify a registered variant.
+_VARIANT_KEYS = {
+    "swin": ("embed_dim", "depths", "num_heads"),
+    "vit": ("patch_size", "hidden_size", "num_layers", "num_heads", "mlp_dim"),
+}
 
-    Accepted: None (random init); a `.weights.h5` file written by this
-    package; a `.keras` file of the same architecture; an original
-    checkpoint (official Swin `.pth`, official ViT `.npz`), converted
+
+def _variant_of(family: str, config: dict) -> str | None:
+    if family == "swin":
+        from keras_swin.models.swin import SWIN_CONFIGS as configs
+    else:
+        from keras_swin.models.vit import VIT_CONFIGS as configs
+    for key, values in configs.items():
+        if all(
+            tuple(np.ravel(values[k])) == tuple(np.ravel(config[k]))
+            for k in _VARIANT_KEYS[family]
+        ):
+            return key
+    return None
+
+
+def load_weights(
+    model: keras.Model,
+    weights,
+    *,
+    family: str | None = None,
+    config: dict | None = None,
+) -> None:
+    """Loads `weights` into a freshly built model.
+
+    Accepted: None (random init); a registered release name or alias
+    ("imagenet", "imagenet22k", "swin_tiny_patch4_window7_224.ms_in1k",
+    see `keras_swin.pretrained`), downloaded, converted and cached on
+    first use and resampled to the model's size and window; a
+    `.weights.h5` file written by this package; a `.keras` file of the
+    same architecture; an original checkpoint file or folder (official
+    Swin `.pth`, official ViT `.npz`, timm, Hugging Face), converted
     strictly by `weights_tools`.
 
     Args:
         model: the built model.
-        weights: None or a path.
+        weights: None, a registry name or alias, or a path.
+        family: "swin" or "vit" (needed for names).
+        config: the builder's architecture arguments (needed for names).
 
     Raises:
-        ValueError: `weights` is neither None nor an existing file.
+        ValueError: `weights` is neither None, a known name nor an
+            existing file or folder.
+
+    Example:
+        >>> load_weights(model, "imagenet", family="swin", config=config)
     """
     if weights is None:
         return
     path = os.fspath(weights) if isinstance(weights, os.PathLike) else weights
-    if not isinstance(path, str) or not os.path.isfile(path):
+    if not isinstance(path, str):
         raise ValueError(
-            "weights must be None or the path of a local file (.weights.h5, "
-            ".keras, an official Swin .pth or an official ViT .npz); got "
-            f"{weights!r}, which is not an existing file."
+            f"weights must be None, a name or a path; got {weights!r}."
+        )
+    is_name = "/" not in path and os.sep not in path
+    if not os.path.exists(path) and family is not None and is_name:
+        from keras_swin.pretrained import load_pretrained_into, resolve_weights
+
+        height, width = model.inputs[0].shape[1:3]
+        try:
+            spec = resolve_weights(
+                path,
+                family=family,
+                variant=_variant_of(family, config),
+                image_size=height if height == width else None,
+                window_size=config.get("window_size"),
+            )
+        except ValueError as error:
+            raise ValueError(
+                f"{error} (No file or folder {path!r} exists either.)"
+            ) from None
+        load_pretrained_into(model, spec, config)
+        return
+    if not os.path.exists(path):
+        raise ValueError(
+            'weights must be None, a registered name or alias ("imagenet"'
+            ', "imagenet22k", "swin_tiny_patch4_window7_224.ms_in1k",'
+            " ...: keras_swin.pretrained.available_weights()), or the path "
+            "of a local file or folder (.weights.h5, .keras, an official, "
+            f"timm or Hugging Face checkpoint); got {weights!r}, which is "
+            "none of these."
         )
     if path.endswith(".h5"):
         _check_weights_file(model, path)

@@ -206,7 +206,18 @@ def SwinTransformer(
         x = keras.layers.GlobalMaxPooling2D(name="maxpool")(x)
 
     model = keras.Model(inputs, x, name=name)
-    load_weights(model, weights)
+    load_weights(
+        model,
+        weights,
+        family="swin",
+        config=dict(
+            embed_dim=embed_dim,
+            depths=depths,
+            num_heads=num_heads,
+            window_size=window_size,
+            patch_size=patch_size,
+        ),
+    )
     return model
 
 

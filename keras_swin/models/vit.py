@@ -81,6 +81,10 @@ def VisionTransformer(
     drop_path_rate: float = 0.0,
     layer_norm_epsilon: float = 1e-6,
     gelu_approximate: bool = True,
+    class_token: bool | None = None,
+    num_register_tokens: int = 0,
+    position_embedding_on_prefix: bool = True,
+    pooled_norm: bool = False,
     include_top: bool = True,
     weights=None,
     input_tensor=None,
@@ -93,9 +97,10 @@ def VisionTransformer(
     """Builds a Vision Transformer classifier or backbone.
 
     The graph: `patch_embed` (conv p x p, stride p), `flatten` to tokens,
-    `cls_token` (classifier "token"), `pos_embed`, the `encoder` (blocks
-    `blocks_{i}` and the final `norm`), pooling, optional `pre_logits`
-    (Dense + tanh) and `head`.
+    `reg_token` (register tokens, if any), `cls_token` (if any),
+    `pos_embed`, the `encoder` (blocks `blocks_{i}` and the final `norm`),
+    `pool`, optional `fc_norm` (`pooled_norm`), optional `pre_logits`
+    (Dense + tanh) and `head`. Token order: [class, registers, patches].
 
     Numerics default to the official JAX ViT: LayerNorm epsilon 1e-6 and
     the tanh GELU. PyTorch ports differ: timm uses the exact GELU
@@ -108,7 +113,7 @@ def VisionTransformer(
         num_heads: attention heads.
         mlp_dim: MLP hidden width.
         classifier: "token" (class token, read at the end) or "gap"
-            (no class token; mean of the tokens).
+            (mean of the patch tokens; no class token by default).
         representation_size: width of the `pre_logits` Dense + tanh layer
             of ImageNet-21k pre-training, or None.
         qkv_bias: whether `qkv` has a bias.
@@ -117,6 +122,19 @@ def VisionTransformer(
         drop_path_rate: stochastic depth of the last block (linear rise).
         layer_norm_epsilon: epsilon of every LayerNorm.
         gelu_approximate: tanh GELU (True, official) or exact erf GELU.
+        class_token: prepend a class token; default: only for
+            `classifier="token"`. timm's MAE-style models keep it with
+            `classifier="gap"` (the mean then leaves it out).
+        num_register_tokens: learned register tokens placed after the
+            class token (`reg_token`, timm's `reg_tokens`); pooling
+            leaves them out.
+        position_embedding_on_prefix: the position embedding also covers
+            the class and register tokens (True, official ViT); False adds
+            it to the patch tokens only, before the prefix tokens are
+            prepended (timm's `no_embed_class`).
+        pooled_norm: apply the final LayerNorm to the pooled vector
+            (`fc_norm`, timm's default for `global_pool="avg"`) instead of
+            to every token at the end of the encoder.
         include_top: add pooling, `pre_logits` and `head`.
         weights: None or a local file: `.weights.h5`, `.keras`, or an
             official ViT `.npz` (converted strictly).
@@ -146,13 +164,20 @@ def VisionTransformer(
         raise ValueError(
             f"classifier must be one of {_CLASSIFIERS}, got {classifier!r}."
         )
+    if class_token is None:
+        class_token = classifier == "token"
+    if classifier == "token" and not class_token:
+        raise ValueError('classifier="token" needs class_token=True.')
+    if not isinstance(num_register_tokens, int) or num_register_tokens < 0:
+        raise ValueError(
+            "num_register_tokens must be an int >= 0, got "
+            f"{num_register_tokens!r}."
+        )
     check_head_arguments(
         include_top, pooling, classes, poolings=(None, "token", "avg", "max")
     )
-    if pooling == "token" and classifier != "token":
-        raise ValueError(
-            'pooling="token" needs a class token (classifier="token").'
-        )
+    if pooling == "token" and not class_token:
+        raise ValueError('pooling="token" needs a class token.')
     image, inputs = resolve_inputs(input_tensor, input_shape, 224)
     height, width = image.shape[1], image.shape[2]
     if (
@@ -174,9 +199,14 @@ def VisionTransformer(
         name="patch_embed",
     )(image)
     x = keras.layers.Reshape((-1, hidden_size), name="flatten")(x)
-    if classifier == "token":
+    if not position_embedding_on_prefix:
+        x = PositionEmbedding(name="pos_embed")(x)
+    if num_register_tokens:
+        x = ClassToken(num_tokens=num_register_tokens, name="reg_token")(x)
+    if class_token:
         x = ClassToken(name="cls_token")(x)
-    x = PositionEmbedding(name="pos_embed")(x)
+    if position_embedding_on_prefix:
+        x = PositionEmbedding(name="pos_embed")(x)
     x = keras.layers.Dropout(dropout_rate, name="pos_drop")(x)
     x = ViTEncoder(
         hidden_size,
@@ -189,13 +219,19 @@ def VisionTransformer(
         drop_path_rate=drop_path_rate,
         layer_norm_epsilon=layer_norm_epsilon,
         gelu_approximate=gelu_approximate,
+        final_norm=not pooled_norm,
         name="encoder",
     )(x)
 
     if include_top:
         pooling = "token" if classifier == "token" else "avg"
     if pooling is not None:
-        x = TokenPooling(pooling, name="pool")(x)
+        prefix = int(class_token) + num_register_tokens
+        x = TokenPooling(pooling, num_prefix_tokens=prefix, name="pool")(x)
+        if pooled_norm:
+            x = keras.layers.LayerNormalization(
+                epsilon=layer_norm_epsilon, name="fc_norm"
+            )(x)
         if representation_size is not None:
             x = keras.layers.Dense(
                 representation_size, activation="tanh", name="pre_logits"
@@ -206,7 +242,22 @@ def VisionTransformer(
         )(x)
 
     model = keras.Model(inputs, x, name=name)
-    load_weights(model, weights)
+    load_weights(
+        model,
+        weights,
+        family="vit",
+        config=dict(
+            patch_size=patch_size,
+            hidden_size=hidden_size,
+            num_layers=num_layers,
+            num_heads=num_heads,
+            mlp_dim=mlp_dim,
+            classifier=classifier,
+            class_token=class_token,
+            num_register_tokens=num_register_tokens,
+            position_embedding_on_prefix=position_embedding_on_prefix,
+        ),
+    )
     return model
 
 

@@ -1,0 +1,206 @@
+"""Consistency of the pretrained-weights registry (data only, no models)."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import pytest
+
+from keras_swin._registry_data import DEFAULT_TAGS, PRETRAINED, WeightsSpec
+from keras_swin.models.swin import SWIN_CONFIGS
+from keras_swin.models.vit import VIT_CONFIGS
+
+SPECS = list(PRETRAINED.values())
+IDS = list(PRETRAINED)
+
+LABEL_CLASSES = {"imagenet1k": 1000, "imagenet22k": 21841, "imagenet21k": 21843}
+FORMATS = {
+    "official_swin": (
+        "https://github.com/SwinTransformer/storage/releases/download/",
+        ".pth",
+    ),
+    "official_vit": ("https://storage.googleapis.com/vit_models/", ".npz"),
+    "timm": ("https://huggingface.co/timm/", ".safetensors"),
+}
+HEX = re.compile(r"[0-9a-f]+")
+
+
+def _arch(spec: WeightsSpec) -> str:
+    return spec.name.split(".")[0]
+
+
+def _tag(spec: WeightsSpec) -> str:
+    return spec.name.split(".")[1]
+
+
+def test_keys_are_names():
+    assert SPECS
+    for key, spec in PRETRAINED.items():
+        assert isinstance(spec, WeightsSpec)
+        assert key == spec.name
+
+
+def test_specs_are_frozen():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        SPECS[0].url = "https://example.com/x.pth"
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=IDS)
+def test_name_matches_architecture(spec):
+    assert re.fullmatch(r"[a-z0-9_]+\.[a-z0-9_]+", spec.name)
+    arch, tag = _arch(spec), _tag(spec)
+    if spec.family == "swin":
+        assert spec.variant in SWIN_CONFIGS
+        assert spec.window_size in (7, 12)
+        assert arch == (
+            f"{spec.variant}_patch4_window{spec.window_size}_{spec.image_size}"
+        )
+        assert f"window{spec.window_size}_{spec.image_size}" in arch
+        assert tag.startswith("ms_")
+    elif spec.family == "vit":
+        assert spec.variant in VIT_CONFIGS
+        assert spec.window_size is None
+        patch = VIT_CONFIGS[spec.variant]["patch_size"]
+        assert arch == f"{spec.variant}_{spec.image_size}"
+        assert f"patch{patch}_{spec.image_size}" in arch
+        assert tag.startswith(("augreg", "orig"))
+    else:
+        pytest.fail(f"unknown family {spec.family!r}")
+    assert spec.image_size in (224, 384)
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=IDS)
+def test_url_matches_format(spec):
+    assert spec.format in FORMATS
+    prefix, suffix = FORMATS[spec.format]
+    assert spec.url.startswith("https://")
+    assert spec.url.startswith(prefix)
+    assert spec.url.endswith(suffix)
+    if spec.format != "timm":
+        assert spec.format == f"official_{spec.family}"
+    if spec.format == "timm":
+        assert spec.url == (
+            f"https://huggingface.co/timm/{spec.name}/resolve/main/"
+            "model.safetensors"
+        )
+
+
+def test_urls_are_unique():
+    urls = [spec.url for spec in SPECS]
+    assert len(set(urls)) == len(urls)
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=IDS)
+def test_classes_match_label_set(spec):
+    assert LABEL_CLASSES[spec.label_set] == spec.classes
+    tag = _tag(spec)
+    if tag.endswith("in1k"):
+        assert spec.label_set == "imagenet1k"
+    elif tag.endswith("in22k"):
+        assert spec.label_set == "imagenet22k"
+        assert spec.family == "swin"
+    elif tag.endswith("in21k"):
+        assert spec.label_set == "imagenet21k"
+        assert spec.family == "vit"
+    else:
+        pytest.fail(f"tag {tag!r} names no label set")
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=IDS)
+def test_preprocessing(spec):
+    assert len(spec.mean) == 3 and len(spec.std) == 3
+    assert all(0 < s <= 1 for s in spec.std)
+    assert all(0 <= m <= 1 for m in spec.mean)
+    assert 0.5 < spec.crop_pct <= 1.0
+    assert spec.interpolation in ("bicubic", "bilinear")
+    if spec.image_size == 384:
+        assert spec.crop_pct == 1.0
+    if spec.family == "vit":
+        assert spec.mean == (0.5, 0.5, 0.5) and spec.std == (0.5, 0.5, 0.5)
+    assert spec.paper
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=IDS)
+def test_hashes_and_sizes(spec):
+    if spec.sha256 is not None:
+        assert len(spec.sha256) == 64 and HEX.fullmatch(spec.sha256)
+        if spec.hash_prefix is not None:
+            assert spec.sha256.startswith(spec.hash_prefix)
+    if spec.hash_prefix is not None:
+        assert 6 <= len(spec.hash_prefix) <= 64
+        assert HEX.fullmatch(spec.hash_prefix)
+    if spec.file_size is not None:
+        assert spec.file_size > 0
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=IDS)
+def test_representation_size(spec):
+    if spec.representation_size is None:
+        return
+    assert spec.family == "vit"
+    assert spec.label_set == "imagenet21k"
+    assert _tag(spec) == "orig_in21k"
+    hidden = VIT_CONFIGS[spec.variant]["hidden_size"]
+    assert spec.representation_size == hidden
+
+
+def test_original_in21k_have_pre_logits_augreg_do_not():
+    for spec in SPECS:
+        if _tag(spec) == "orig_in21k":
+            assert spec.representation_size is not None
+        elif spec.family == "vit":
+            assert spec.representation_size is None
+
+
+def test_default_tags_point_at_existing_entries():
+    assert DEFAULT_TAGS
+    for arch, tags in DEFAULT_TAGS.items():
+        assert tags
+        assert set(tags) <= {"imagenet", "imagenet22k"}
+        for alias, name in tags.items():
+            assert name in PRETRAINED, name
+            spec = PRETRAINED[name]
+            assert _arch(spec) == arch
+            if alias == "imagenet":
+                assert spec.label_set == "imagenet1k"
+                assert spec.format != "timm"
+            else:
+                assert spec.label_set in ("imagenet22k", "imagenet21k")
+
+
+def test_every_architecture_has_default_tags():
+    archs = {_arch(spec) for spec in SPECS}
+    assert archs == set(DEFAULT_TAGS)
+    for arch in archs:
+        labels = {spec.label_set for spec in SPECS if _arch(spec) == arch}
+        tags = DEFAULT_TAGS[arch]
+        assert ("imagenet" in tags) == ("imagenet1k" in labels)
+        assert ("imagenet22k" in tags) == bool(
+            labels & {"imagenet22k", "imagenet21k"}
+        )
+
+
+def test_imagenet_alias_is_first_listed_original_1k_tag():
+    """`imagenet` is the first 1K entry (timm's order) in original format."""
+    for arch, tags in DEFAULT_TAGS.items():
+        if "imagenet" not in tags:
+            continue
+        first = next(
+            spec.name
+            for spec in SPECS
+            if _arch(spec) == arch
+            and spec.label_set == "imagenet1k"
+            and spec.format != "timm"
+        )
+        assert tags["imagenet"] == first
+
+
+def test_imagenet22k_alias_prefers_augreg():
+    for arch, tags in DEFAULT_TAGS.items():
+        if "imagenet22k" not in tags or not arch.startswith("vit_"):
+            continue
+        if f"{arch}.augreg_in21k" in PRETRAINED:
+            assert tags["imagenet22k"] == f"{arch}.augreg_in21k"
+        else:
+            assert tags["imagenet22k"] == f"{arch}.orig_in21k"
