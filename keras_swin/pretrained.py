@@ -194,6 +194,8 @@ def download(spec: WeightsSpec) -> str:
         f"Download {spec.url} yourself and pass the file: "
         "weights='/path/to/file' (or load_checkpoint('/path/to/file'))."
     )
+    # get_file falls back to /tmp/.keras when the folder does not exist.
+    os.makedirs(os.path.join(_home(), "downloads"), exist_ok=True)
     try:
         path = keras.utils.get_file(
             fname=spec.name + _extension(spec),

@@ -239,6 +239,15 @@ def _read(path, format: str | None):
             f"format must be one of {sorted(FORMATS)}, got {format!r}."
         )
     name = format or detect_format(tensors, file, meta)
+    if format is not None and not FORMATS[name].matches(tensors, meta):
+        try:
+            looks = f"it looks like {detect_format(tensors, file, meta)}"
+        except ConversionError:
+            looks = "its layout is unknown"
+        raise ConversionError(
+            f"{file} is not in the {format} layout ({looks}; first keys: "
+            f"{', '.join(sorted(tensors)[:4])})."
+        )
     return file, tensors, meta, FORMATS[name]
 
 

@@ -1,5 +1,8 @@
 """Any input size: parity with a live Hugging Face `transformers` Swin.
 
+The random reference model is written with `save_pretrained` and read back
+by the Hugging Face converter.
+
 Hugging Face pads inputs and feature maps (bottom/right zeros) before the
 cyclic shift, like the official detection code; these sizes exercise
 every padding path. The reference model is rebuilt for every size:
@@ -49,45 +52,13 @@ def _hf_model(state=None):
     return model.eval()
 
 
-def _official_names(state):
-    """Hugging Face Swin state dict -> official Microsoft key names."""
-    renames = [
-        ("swin.embeddings.patch_embeddings.projection", "patch_embed.proj"),
-        ("swin.embeddings.norm", "patch_embed.norm"),
-        ("swin.encoder.layers", "layers"),
-        ("layernorm_before", "norm1"),
-        ("layernorm_after", "norm2"),
-        (
-            "attention.relative_position_bias.relative_position_bias_table",
-            "attn.relative_position_bias_table",
-        ),
-        ("attention.o_proj", "attn.proj"),
-        ("mlp.fc1", "mlp.fc1"),
-        ("mlp.fc2", "mlp.fc2"),
-        ("swin.layernorm", "norm"),
-        ("classifier", "head"),
-    ]
-    out = {}
-    for key, value in state.items():
-        if key.endswith("relative_position_index"):
-            continue
-        for old, new in renames:
-            key = key.replace(old, new)
-        out[key] = value.detach().numpy()
-    for key in [k for k in out if ".attention.q_proj." in k]:
-        stem, part = key.split(".attention.q_proj.")
-        parts = [out.pop(f"{stem}.attention.{p}_proj.{part}") for p in "qkv"]
-        out[f"{stem}.attn.qkv.{part}"] = np.concatenate(parts, 0)
-    return out
-
-
 @pytest.fixture(scope="module")
 def converted(tmp_path_factory):
     reference = _hf_model()
-    state = reference.state_dict()
-    path = tmp_path_factory.mktemp("hf") / "swin_official_names.npz"
-    np.savez(path, **_official_names(state))
-    return state, load_checkpoint(path, input_shape=(None, None, 3))
+    folder = tmp_path_factory.mktemp("hf_swin")
+    reference.save_pretrained(folder)  # legacy key names, as on the Hub
+    model = load_checkpoint(folder, input_shape=(None, None, 3))
+    return reference.state_dict(), model
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,140 @@
+"""`weights=` by name: resolve, download (file:// only), convert, cache.
+
+No test touches the network: registry entries are pointed at golden
+checkpoints through `file://` URLs, and KERAS_HOME at a temporary folder.
+"""
+
+import dataclasses
+import os
+import warnings
+
+import numpy as np
+import pytest
+from helpers import assert_parity, golden, predict
+
+from keras_swin import SwinTransformer, pretrained
+from keras_swin.models import swin as swin_module
+
+CASE = golden("swin_official", "tiny_w7_224")
+ARCH = dict(embed_dim=24, depths=(2, 2, 2, 2), num_heads=(1, 2, 3, 6))
+NAME = "swin_tiny_patch4_window7_224.golden"
+
+
+@pytest.fixture
+def registry(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    base = pretrained.PRETRAINED["swin_tiny_patch4_window7_224.ms_in1k"]
+    entries = dict(pretrained.PRETRAINED)
+    spec = dataclasses.replace(
+        base, name=NAME, url=(CASE / "checkpoint.pth").as_uri(), classes=10
+    )
+    entries[NAME] = spec
+    monkeypatch.setattr(pretrained, "PRETRAINED", entries)
+    # A registered variant with the golden architecture, so that the
+    # "imagenet" alias resolves for it.
+    configs = dict(swin_module.SWIN_CONFIGS, swin_golden=dict(ARCH))
+    monkeypatch.setattr(swin_module, "SWIN_CONFIGS", configs)
+    tags = dict(pretrained.DEFAULT_TAGS)
+    tags["swin_golden_patch4_window7_224"] = {"imagenet": NAME}
+    monkeypatch.setattr(pretrained, "DEFAULT_TAGS", tags)
+    return spec
+
+
+def _model(weights, **kwargs):
+    kwargs = {"classes": 10, "classifier_activation": None, **ARCH, **kwargs}
+    return SwinTransformer(weights=weights, **kwargs)
+
+
+def test_download_convert_and_cache(registry, monkeypatch):
+    x = np.load(CASE / "inputs_nhwc.npy")
+    model = _model(NAME)
+    assert_parity(predict(model, x), np.load(CASE / "logits.npy"))
+    assert model.pretrained_spec.name == NAME
+    weights_path, config = pretrained.converted_weights(registry)
+    assert weights_path.endswith(".weights.h5") and config["classes"] == 10
+
+    def offline(spec):
+        raise AssertionError("the second load must not download")
+
+    monkeypatch.setattr(pretrained, "download", offline)
+    again = _model("imagenet")  # the alias resolves to the same entry
+    assert again.pretrained_spec.name == NAME
+    assert_parity(predict(again, x), np.load(CASE / "logits.npy"))
+
+
+def test_headless_and_resampled_loads(registry):
+    x = np.load(CASE / "inputs_nhwc.npy")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # dropping is asked for
+        headless = _model(NAME, include_top=False, pooling="avg")
+    assert_parity(predict(headless, x), np.load(CASE / "features.npy"))
+    bigger = _model(NAME, input_shape=(384, 384, 3), window_size=12)
+    notes = bigger.checkpoint_notes
+    assert sum("relative_position_bias_table" in n for n in notes) == 8
+
+
+def test_wrong_hash_names_url_and_local_alternative(registry, monkeypatch):
+    bad = dataclasses.replace(registry, sha256="0" * 64)
+    with pytest.raises(RuntimeError, match="file://.*weights='/path/to/file'"):
+        pretrained.download(bad)
+    downloads = os.path.join(pretrained._home(), "downloads")
+    assert os.listdir(downloads) == []  # the bad file was deleted
+
+
+def test_unreachable_url_is_a_clear_error(registry):
+    missing = dataclasses.replace(
+        registry, url=(CASE / "no_such_file.pth").as_uri()
+    )
+    with pytest.raises(RuntimeError, match="no_such_file.pth.*pass the file"):
+        pretrained.download(missing)
+
+
+def test_local_file_still_works(registry):
+    model = _model(str(CASE / "checkpoint.pth"))
+    x = np.load(CASE / "inputs_nhwc.npy")
+    assert_parity(predict(model, x), np.load(CASE / "logits.npy"))
+
+
+def test_resolution_of_real_names():
+    spec = pretrained.resolve_weights(
+        "imagenet",
+        family="swin",
+        variant="swin_base",
+        image_size=384,
+        window_size=12,
+    )
+    assert spec.name.startswith("swin_base_patch4_window12_384.")
+    spec = pretrained.resolve_weights(
+        "imagenet22k", family="swin", variant="swin_tiny", image_size=224
+    )
+    assert spec.classes == 21841
+    # A 384 model without its own release takes the 224 weights.
+    spec = pretrained.resolve_weights(
+        "imagenet", family="swin", variant="swin_tiny", image_size=384
+    )
+    assert spec.image_size == 224
+    spec = pretrained.resolve_weights(
+        "imagenet", family="vit", variant="vit_base_patch16", image_size=224
+    )
+    assert spec.format == "official_vit" and spec.mean == (0.5, 0.5, 0.5)
+
+
+@pytest.mark.parametrize(
+    "weights, match",
+    [
+        ("swin_tiny_patch4_window7_224.nope", "Unknown pretrained weights"),
+        ("vit_base_patch16_224.augreg_in21k_ft_in1k", "are vit weights"),
+        ("imagenet", "none of the registered variants"),
+    ],
+)
+def test_bad_names(weights, match):
+    with pytest.raises(ValueError, match=match):
+        pretrained.resolve_weights(
+            weights, family="swin", variant=None, image_size=224
+        )
+
+
+def test_every_name_is_listed():
+    names = pretrained.available_weights("swin")
+    assert "swin_tiny_patch4_window7_224.ms_in1k" in names
+    assert all(n.startswith("swin_") for n in names)
