@@ -33,6 +33,11 @@ _EXPORTS = {
     "VisionTransformer": "keras_swin.models.vit",
     "swin_feature_model": "keras_swin.models.swin",
     "load_checkpoint": "weights_tools.convert",
+    "preprocess_input": "keras_swin.imagenet",
+    "decode_predictions": "keras_swin.imagenet",
+    "load_image": "keras_swin.imagenet",
+    "available_weights": "keras_swin.pretrained",
+    "build_pretrained": "keras_swin.pretrained",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__", "layers", "models"]

@@ -2,6 +2,7 @@
 
     keras-swin convert SRC OUT     checkpoint -> .weights.h5 or .keras
     keras-swin info SRC            architecture read from a checkpoint
+    keras-swin predict IMAGE...    top-5 classes with pretrained weights
     keras-swin parity [DIR]        official reference cases, checked
 
 `--backend` picks the Keras backend (default: $KERAS_BACKEND, else Keras'
@@ -17,6 +18,8 @@ import sys
 import time
 import warnings
 from pathlib import Path
+
+from weights_tools.common import FORMAT_NAMES
 
 BACKENDS = ("tensorflow", "jax", "torch")
 _SAVE_SUFFIXES = (".weights.h5", ".keras")
@@ -48,6 +51,16 @@ def _input_shape(args) -> tuple | None:
     return None
 
 
+def _overrides(args) -> dict:
+    overrides = {}
+    if getattr(args, "window_size", None):
+        overrides["window_size"] = args.window_size
+    if getattr(args, "num_heads", None):
+        heads = args.num_heads
+        overrides["num_heads"] = heads[0] if len(heads) == 1 else tuple(heads)
+    return overrides
+
+
 def _builder_call(config: dict) -> str:
     family = config["family"]
     name = "SwinTransformer" if family == "swin" else "VisionTransformer"
@@ -69,14 +82,18 @@ def _cmd_convert(args) -> int:
         )
         return 2
     start = time.perf_counter()
-    config = checkpoint_config(args.source, format=args.format)
+    overrides = _overrides(args)
+    config = checkpoint_config(args.source, format=args.format, **overrides)
     model = load_checkpoint(
         args.source,
         format=args.format,
         input_shape=_input_shape(args),
         classes=args.classes,
         classifier_activation=args.classifier_activation,
+        **overrides,
     )
+    for note in model.checkpoint_notes:
+        print(f"note: {note}")
     with atomic_path(out) as tmp:
         if out.endswith(".keras"):
             model.save(tmp)
@@ -99,8 +116,93 @@ def _cmd_convert(args) -> int:
 def _cmd_info(args) -> int:
     from weights_tools.convert import checkpoint_config
 
-    config = checkpoint_config(args.source, format=args.format)
+    config = checkpoint_config(
+        args.source, format=args.format, **_overrides(args)
+    )
     print(json.dumps(config, indent=2, default=list))
+    return 0
+
+
+def _family_preprocessing(config: dict, meta: dict | None) -> dict:
+    """mean/std/crop/interpolation for a checkpoint outside the registry."""
+    from keras_swin.imagenet import (
+        IMAGENET_MEAN,
+        IMAGENET_STD,
+        INCEPTION_MEAN,
+        INCEPTION_STD,
+    )
+
+    settings = dict(crop_pct=0.875, interpolation="bicubic")
+    if config["format"] == "official_vit":
+        settings.update(mean=INCEPTION_MEAN, std=INCEPTION_STD)
+    else:
+        settings.update(mean=IMAGENET_MEAN, std=IMAGENET_STD)
+    cfg = (meta or {}).get("pretrained_cfg") or {}  # timm config.json
+    for key in ("mean", "std", "crop_pct", "interpolation"):
+        if cfg.get(key) is not None:
+            settings[key] = cfg[key]
+    return settings
+
+
+def _cmd_predict(args) -> int:
+    from keras_swin.imagenet import (
+        decode_predictions,
+        load_image,
+        preprocess_input,
+    )
+
+    if args.weights is None:
+        raise SystemExit("keras-swin predict: --weights is required.")
+    names = None
+    if os.path.exists(args.weights):
+        from weights_tools.convert import (
+            checkpoint_config,
+            load_checkpoint,
+            read_source,
+        )
+
+        config = checkpoint_config(args.weights)
+        _, _, meta = read_source(args.weights)
+        model = load_checkpoint(args.weights, classifier_activation="softmax")
+        settings = _family_preprocessing(config, meta)
+        if meta and meta.get("id2label"):
+            labels = meta["id2label"]
+            names = [labels[str(i)] for i in range(len(labels))]
+    else:
+        from keras_swin.pretrained import build_pretrained
+
+        model = build_pretrained(args.weights)
+        spec = model.pretrained_spec
+        settings = dict(
+            mean=spec.mean,
+            std=spec.std,
+            crop_pct=spec.crop_pct,
+            interpolation=spec.interpolation,
+        )
+    size = tuple(model.inputs[0].shape[1:3])
+    classes = model.outputs[0].shape[-1]
+    if names is None and classes not in (1000, 21841, 21843):
+        names = [f"class_{i}" for i in range(classes)]
+    images = [
+        load_image(
+            path,
+            size,
+            crop_pct=settings["crop_pct"],
+            interpolation=settings["interpolation"],
+        )
+        for path in args.images
+    ]
+    import numpy as np
+
+    batch = preprocess_input(
+        np.stack(images), mean=settings["mean"], std=settings["std"]
+    )
+    scores = model.predict(batch, verbose=0)
+    decoded = decode_predictions(scores, top=args.top, class_names=names)
+    for path, rows in zip(args.images, decoded, strict=True):
+        print(path)
+        for rank, (wnid, label, score) in enumerate(rows, 1):
+            print(f"  {rank}. {label:30s} {score:.4f}  ({wnid})")
     return 0
 
 
@@ -284,6 +386,21 @@ def _cmd_parity(args) -> int:
     return 0 if all(r["passed"] for r in rows) else 1
 
 
+def _transfer_arguments(parser, window: bool = True) -> None:
+    if window:
+        parser.add_argument(
+            "--window-size",
+            type=int,
+            help="Swin window to build for (tables are resampled)",
+        )
+    parser.add_argument(
+        "--num-heads",
+        type=int,
+        nargs="+",
+        help="attention heads, for a timm ViT without config.json",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of `keras-swin` (for docs and tests).
 
@@ -305,15 +422,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     convert = sub.add_parser(
         "convert",
-        help="convert an official checkpoint to Keras",
-        description="Read an official Swin .pth or ViT .npz file, build the "
-        "matching model, load every weight strictly and save it.",
+        help="convert a checkpoint to Keras",
+        description="Read an official Swin .pth or ViT .npz file, a timm "
+        "state dict or a Hugging Face folder, build the matching model, "
+        "load every weight strictly (resampling position tables and "
+        "embeddings for another size or window) and save it.",
     )
-    convert.add_argument("source", help="checkpoint file (.pth, .npz)")
+    convert.add_argument(
+        "source",
+        help="checkpoint file (.pth, .bin, .safetensors, .npz) or a "
+        "Hugging Face / timm folder with config.json",
+    )
     convert.add_argument(
         "output", type=Path, help="output file ending in .weights.h5 or .keras"
     )
-    convert.add_argument("--format", choices=("official_swin", "official_vit"))
+    convert.add_argument("--format", choices=FORMAT_NAMES)
     size = convert.add_mutually_exclusive_group()
     size.add_argument(
         "--image-size",
@@ -328,8 +451,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="Swin: build for any input size (None, None, 3)",
     )
     convert.add_argument(
-        "--classes", type=int, help="classes of the head (0: pooled features)"
+        "--classes",
+        type=int,
+        help="classes of the head (0: pooled features; 1000 for a Swin "
+        "22K checkpoint: the official 22K-to-1K rows)",
     )
+    _transfer_arguments(convert)
     convert.add_argument(
         "--classifier-activation",
         default=None,
@@ -339,8 +466,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     info = sub.add_parser("info", help="print a checkpoint's architecture")
     info.add_argument("source")
-    info.add_argument("--format", choices=("official_swin", "official_vit"))
+    info.add_argument("--format", choices=FORMAT_NAMES)
+    _transfer_arguments(info, window=False)
     info.set_defaults(func=_cmd_info)
+
+    predict = sub.add_parser(
+        "predict",
+        help="classify images with pretrained weights (top 5)",
+        description="Load weights (a registered name such as "
+        "swin_tiny_patch4_window7_224.ms_in1k, downloaded and cached on "
+        "first use, or a local checkpoint file or folder), preprocess each "
+        "image as those weights expect (resize, center crop, mean/std) and "
+        "print the best classes.",
+    )
+    predict.add_argument("images", nargs="+", help="image files")
+    predict.add_argument(
+        "--weights",
+        required=True,
+        help="registered name (keras_swin.pretrained.available_weights()) "
+        "or checkpoint path",
+    )
+    predict.add_argument("--top", type=int, default=5)
+    predict.set_defaults(func=_cmd_predict)
 
     parity = sub.add_parser(
         "parity",
@@ -375,6 +522,12 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return args.func(args)
-    except (CheckpointError, ConversionError, FileNotFoundError) as error:
+    except (
+        CheckpointError,
+        ConversionError,
+        FileNotFoundError,
+        RuntimeError,
+        ValueError,
+    ) as error:
         print(f"keras-swin {args.command}: {error}", file=sys.stderr)
         return 1

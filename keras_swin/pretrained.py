@@ -36,6 +36,7 @@ __all__ = [
     "download",
     "converted_weights",
     "load_pretrained_into",
+    "build_pretrained",
 ]
 
 ALIASES = ("imagenet", "imagenet22k", "imagenet21k")
@@ -348,3 +349,41 @@ def load_pretrained_into(
         warn="head" in {layer.name for layer in model.layers},
     )
     model.pretrained_spec = spec
+
+
+def build_pretrained(name: str, **kwargs) -> keras.Model:
+    """The model of a registered release, with its weights loaded.
+
+    Args:
+        name: an `arch.tag` name, or a bare `arch` for its "imagenet"
+            default (see `available_weights()`).
+        **kwargs: builder arguments that change the release's own
+            (`input_shape`, `window_size`, `classes`, `include_top`, ...);
+            weights are resampled or the head replaced accordingly.
+
+    Returns:
+        A `keras.Model` (softmax head by default, as keras.applications);
+        `model.pretrained_spec` holds the preprocessing settings.
+
+    Example:
+        >>> model = build_pretrained("swin_tiny_patch4_window7_224.ms_in1k")
+        >>> model.pretrained_spec.crop_pct
+        0.875
+    """
+    from keras_swin.models.swin import SWIN_CONFIGS, SwinTransformer
+    from keras_swin.models.vit import VIT_CONFIGS, VisionTransformer
+
+    spec = get_weights_spec(name)
+    size = spec.image_size
+    args = dict(input_shape=(size, size, 3), classes=spec.classes)
+    if spec.family == "swin":
+        build = SwinTransformer
+        args.update(SWIN_CONFIGS[spec.variant], window_size=spec.window_size)
+    else:
+        build = VisionTransformer
+        args.update(
+            VIT_CONFIGS[spec.variant],
+            representation_size=spec.representation_size,
+        )
+    args.update(kwargs)
+    return build(weights=spec.name, name=spec.name.split(".")[0], **args)

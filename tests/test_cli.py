@@ -65,22 +65,19 @@ def test_convert_any_size_swin(tmp_path, capsys):
     source = golden("swin_official", "tiny_w7_224", "checkpoint.pth")
     assert main(["convert", str(source), str(out), "--any-size"]) == 0
     assert keras.saving.load_model(out).input_shape == (None, None, None, 3)
-    # At 64 px the last stage's table was made for a 2x2 window: it cannot
-    # serve the 4x4 windows of larger inputs, and the error says where.
+    # At 64 px the last stage's table was made for a 2x2 window; a model
+    # for any size has 4x4 windows there, so the table is resampled
+    # (bicubic, as the official load_pretrained) and the note says so.
+    small = tmp_path / "small.keras"
     assert (
         main(
-            [
-                "convert",
-                str(SWIN / "checkpoint.pth"),
-                str(tmp_path / "small.keras"),
-                "--any-size",
-            ]
+            ["convert", str(SWIN / "checkpoint.pth"), str(small), "--any-size"]
         )
-        == 1
+        == 0
     )
     assert (
-        "layers.3.blocks.0.attn.relative_position_bias_table [9, 8]"
-        in capsys.readouterr().err
+        "note: layers.3.blocks.0.attn.relative_position_bias_table: "
+        "resampled [9, 8] -> [49, 8] (bicubic)" in capsys.readouterr().out
     )
 
 
@@ -169,3 +166,61 @@ def test_backend_flag_cannot_switch_a_loaded_keras():
     other = "torch" if BACKEND != "torch" else "jax"
     with pytest.raises(SystemExit, match="already imported"):
         main(["--backend", other, "info", str(SWIN / "checkpoint.pth")])
+
+
+def test_convert_hf_folder_with_window_transfer(tmp_path, capsys):
+    folder = golden("hf", "swin_tiny_e24_w7_224")
+    out = tmp_path / "swin384.weights.h5"
+    argv = ["convert", str(folder), str(out), "--image-size", "384"]
+    assert main(argv + ["--window-size", "12"]) == 0
+    printed = capsys.readouterr().out
+    assert "(hf_swin)" in printed and "window_size=12" in printed
+    assert printed.count("note: ") == 8  # one resampled table per block
+    assert _leftovers(tmp_path) == ["swin384.weights.h5"]
+
+
+def test_info_timm_vit_needs_heads_without_config(tmp_path, capsys):
+    lone = tmp_path / "model.safetensors"
+    shutil.copy(
+        golden("timm", "vit_tiny_e64_d2_224", "model.safetensors"), lone
+    )
+    assert main(["info", str(lone)]) == 1
+    assert "--num-heads" in capsys.readouterr().err
+    assert main(["info", str(lone), "--num-heads", "4"]) == 0
+    assert json.loads(capsys.readouterr().out)["num_heads"] == 4
+
+
+def test_predict_prints_top_classes(tmp_path, capsys):
+    from PIL import Image
+
+    image = tmp_path / "image.png"
+    pixels = np.random.default_rng(0).integers(0, 255, (240, 300, 3))
+    Image.fromarray(pixels.astype("uint8")).save(image)
+    folder = golden("hf", "swin_tiny_e24_w7_224")
+    argv = ["predict", str(image), "--weights", str(folder), "--top", "3"]
+    assert main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == str(image) and len(lines) == 4
+    assert all("LABEL_" in line for line in lines[1:])  # config id2label
+    scores = [float(line.split()[2]) for line in lines[1:]]
+    assert scores == sorted(scores, reverse=True) and sum(scores) <= 1
+
+
+def test_predict_offline_names_the_url(tmp_path, capsys, monkeypatch):
+    from keras_swin import pretrained
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    spec = pretrained.PRETRAINED["swin_tiny_patch4_window7_224.ms_in1k"]
+    monkeypatch.setattr(
+        pretrained,
+        "download",
+        lambda s: (_ for _ in ()).throw(
+            RuntimeError(f"Could not get {s.url}; pass the file")
+        ),
+    )
+    image = tmp_path / "x.png"
+    from PIL import Image
+
+    Image.new("RGB", (32, 32)).save(image)
+    assert main(["predict", str(image), "--weights", spec.name]) == 1
+    assert spec.url in capsys.readouterr().err

@@ -1,8 +1,10 @@
 """Checkpoint readers and converters for keras-swin.
 
-`load_checkpoint(path)` turns an official Swin `.pth` or official ViT
-`.npz` file into a Keras model; `readers` reads `.pth` (without torch and
-without executing pickled code), `.npz` and `.safetensors` files.
+`load_checkpoint(path)` turns an official Swin `.pth`, an official ViT
+`.npz`, a timm state dict or a Hugging Face `save_pretrained` folder into
+a Keras model, resampling for another input size or window; `readers`
+reads `.pth`/`.bin` (without torch and without executing pickled code),
+`.npz` and `.safetensors` files; `resample` holds the interpolations.
 
 Names are imported on first use so that importing this package does not
 import Keras (the command line picks the backend first).
@@ -16,6 +18,7 @@ _EXPORTS = {
     "load_checkpoint": "weights_tools.convert",
     "load_weights_into": "weights_tools.convert",
     "checkpoint_config": "weights_tools.convert",
+    "read_source": "weights_tools.convert",
     "detect_format": "weights_tools.convert",
     "ConversionError": "weights_tools.common",
     "CheckpointError": "weights_tools.readers",

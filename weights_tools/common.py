@@ -8,6 +8,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+#: Checkpoint layouts `load_checkpoint` reads (`format=`); kept here,
+#: free of Keras imports, for the command line's choices.
+FORMAT_NAMES = (
+    "hf_swin",
+    "hf_vit",
+    "timm_swin",
+    "official_swin",
+    "timm_vit",
+    "official_vit",
+)
+
 
 class ConversionError(ValueError):
     """A checkpoint does not fit the model it is converted into.

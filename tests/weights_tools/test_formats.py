@@ -108,7 +108,8 @@ def _relative_position_index(window):
     return np.array(
         [
             [
-                (hi - hj + window - 1) * (2 * window - 1) + (wi - wj + window - 1)
+                (hi - hj + window - 1) * (2 * window - 1)
+                + (wi - wj + window - 1)
                 for hj, wj in coords
             ]
             for hi, wi in coords
@@ -167,7 +168,9 @@ def test_timm_swin_downsample_moves_to_the_end_of_the_previous_stage():
 
 def test_forced_wrong_format_is_a_clear_error():
     folder = golden("timm", "vit_tiny_e64_d2_224")
-    with pytest.raises(ConversionError, match="not in the official_vit layout.*timm_vit"):
+    with pytest.raises(
+        ConversionError, match="not in the official_vit layout.*timm_vit"
+    ):
         load_checkpoint(folder, format="official_vit")
     with pytest.raises(ValueError, match="format must be one of"):
         load_checkpoint(folder, format="nonsense")

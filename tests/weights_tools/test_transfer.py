@@ -62,12 +62,17 @@ def _hf_from(tensors, config, folder, model_class):
 def test_hf_swin_224_to_384_window_12(tmp_path):
     folder = golden("hf", "swin_tiny_e24_w7_224")
     tensors = read_checkpoint(folder / "model.safetensors")
-    for key in [k for k in tensors if k.endswith("relative_position_bias_table")]:
+    for key in [
+        k for k in tensors if k.endswith("relative_position_bias_table")
+    ]:
         tensors[key] = _official_table_resize(tensors[key], 12).numpy()
     config = transformers.SwinConfig.from_pretrained(folder)
     config.image_size, config.window_size = SIZE, 12
     reference = _hf_from(
-        tensors, config, tmp_path / "ref", transformers.SwinForImageClassification
+        tensors,
+        config,
+        tmp_path / "ref",
+        transformers.SwinForImageClassification,
     )
     x = _images(11)
     model = load_checkpoint(folder, input_shape=(SIZE, SIZE, 3), window_size=12)
@@ -116,7 +121,9 @@ def _timm_vit_to_hf(tensors):
             for old, new in names.items():
                 out[f"{dst}{new}.{part}"] = tensors[f"{src}{old}.{part}"]
             q, k, v = np.split(tensors[f"{src}attn.qkv.{part}"], 3, axis=0)
-            for name, array in zip(("query", "key", "value"), (q, k, v)):
+            for name, array in zip(
+                ("query", "key", "value"), (q, k, v), strict=True
+            ):
                 out[f"{dst}attention.attention.{name}.{part}"] = array
     return out
 
@@ -177,8 +184,9 @@ def test_official_swin_window_change_uses_official_bicubic():
     model = load_checkpoint(path, input_shape=(SIZE, SIZE, 3), window_size=12)
     table = model.get_layer("layers_0").weights  # stage 0 variables
     loaded = next(
-        v for v in table if v.path == "layers_0/blocks_1/attn/"
-        "relative_position_bias_table"
+        v
+        for v in table
+        if v.path == "layers_0/blocks_1/attn/relative_position_bias_table"
     )
     expected = _official_table_resize(tensors[key], 12).numpy()
     assert_parity(np.asarray(loaded.numpy()), expected, tol=1e-6)
