@@ -206,17 +206,56 @@ def _cmd_predict(args) -> int:
     return 0
 
 
+def case_inputs(folder: Path):
+    """The NHWC inputs of a reference case, or None if it has none.
+
+    `inputs_nhwc.npy`, or `inputs.json`: the seed of the `torch.randn`
+    draw that made the timm and Hugging Face inputs, regenerated (torch
+    needed) and checked against the recorded sha256.
+
+    Example:
+        >>> case_inputs(Path("tests/golden/timm/vit_tiny_e64_d2_224")).shape
+        (2, 224, 224, 3)
+    """
+    import numpy as np
+
+    folder = Path(folder)
+    if (folder / "inputs_nhwc.npy").exists():
+        return np.load(folder / "inputs_nhwc.npy")
+    if not (folder / "inputs.json").exists():
+        return None
+    import hashlib
+
+    import torch
+
+    spec = json.loads((folder / "inputs.json").read_text())
+    size = spec["size"]
+    x = torch.randn(
+        (2, 3, size, size),
+        generator=torch.Generator().manual_seed(spec["seed"]),
+    ).numpy()
+    if hashlib.sha256(x.tobytes()).hexdigest() != spec["sha256_nchw"]:
+        raise ValueError(f"{folder}: regenerated inputs differ from the record")
+    return np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+
+
+def _case_checkpoint(folder: Path):
+    for name in ("checkpoint.pth", "checkpoint.npz"):
+        if (folder / name).exists():
+            return folder / name
+    if (folder / "config.json").exists() and any(
+        (folder / n).exists()
+        for n in ("model.safetensors", "pytorch_model.bin")
+    ):
+        return folder  # a timm or Hugging Face folder
+    return None
+
+
 def _case_files(folder: Path):
-    checkpoint = next(
-        (
-            p
-            for p in sorted(folder.glob("checkpoint.*"))
-            if p.suffix in (".pth", ".npz")
-        ),
-        None,
-    )
-    needed = [folder / "inputs_nhwc.npy", folder / "logits.npy"]
-    if checkpoint is None or not all(p.exists() for p in needed):
+    checkpoint = _case_checkpoint(folder)
+    if checkpoint is None:  # e.g. padded_250/: the parent's weights
+        checkpoint = _case_checkpoint(folder.parent)
+    if checkpoint is None or not (folder / "logits.npy").exists():
         return None
     pooled = next(
         (
@@ -271,8 +310,11 @@ def _stage_outputs(model, images, stages) -> dict:
 def run_parity(directory: str | Path, tolerance: float = 1e-5) -> list[dict]:
     """Checks every reference case found under `directory`.
 
-    A case is a folder with `checkpoint.pth` (official Swin) or
-    `checkpoint.npz` (official ViT), `inputs_nhwc.npy`, `logits.npy`,
+    A case is a folder with `checkpoint.pth` (official Swin),
+    `checkpoint.npz` (official ViT) or a timm / Hugging Face checkpoint
+    folder (config.json + weights; a sub-folder without weights, such as
+    `padded_250/`, uses its parent's), `inputs_nhwc.npy` or `inputs.json`
+    (see `case_inputs`), `logits.npy`,
     optionally `features.npy` / `pre_logits.npy` (the pooled head input)
     and, for Swin, `stages.npz` or `stages_first_image.npz` (per-stage
     outputs, see `golden_stage_layers`).
@@ -310,16 +352,17 @@ def run_parity(directory: str | Path, tolerance: float = 1e-5) -> list[dict]:
             )
         )
 
-    for folder in sorted(
-        {p.parent for p in Path(directory).rglob("inputs_nhwc.npy")}
-    ):
+    found = {p.parent for p in Path(directory).rglob("inputs_nhwc.npy")}
+    found |= {p.parent for p in Path(directory).rglob("inputs.json")}
+    for folder in sorted(found):
         files = _case_files(folder)
         if files is None:
             continue
         checkpoint, pooled = files
         case = str(folder.relative_to(directory))
-        images = np.load(folder / "inputs_nhwc.npy")
-        model = load_checkpoint(checkpoint)
+        images = case_inputs(folder)
+        shape = (images.shape[1], images.shape[2], images.shape[3])
+        model = load_checkpoint(checkpoint, input_shape=shape)
         compare(
             case,
             "logits",
@@ -342,7 +385,9 @@ def run_parity(directory: str | Path, tolerance: float = 1e-5) -> list[dict]:
             with warnings.catch_warnings():
                 # classes=0 drops the head on purpose; no need to warn.
                 warnings.simplefilter("ignore", UserWarning)
-                headless = load_checkpoint(checkpoint, classes=0)
+                headless = load_checkpoint(
+                    checkpoint, classes=0, input_shape=shape
+                )
             compare(
                 case,
                 "pooled",
