@@ -245,8 +245,10 @@ def test_argument_errors_name_the_problem():
         ks.SwinTransformer(**TINY, input_shape=(64, 64))
     with pytest.raises(ValueError, match="classes"):
         ks.SwinTransformer(**{**TINY, "classes": 0})
-    with pytest.raises(ValueError, match="not an existing file"):
+    with pytest.raises(ValueError, match="none of the registered variants"):
         ks.SwinTransformer(**TINY, weights="imagenet")
+    with pytest.raises(ValueError, match="none of these"):
+        ks.SwinTransformer(**TINY, weights="no/such/file.weights.h5")
 
 
 def test_feature_model_outputs_every_stage():

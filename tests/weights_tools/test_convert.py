@@ -199,14 +199,15 @@ def test_linen_child_names_load_identically(tmp_path):
     )
 
 
-def test_vit_at_another_size_names_the_position_embedding():
-    with pytest.raises(
-        ConversionError,
-        match="posembed_input/pos_embedding "
-        r"\[1, 17, 48\] -> pos_embed/embedding \[1, 17, 48\], "
-        r"the model expects \[1, 37, 48\]",
-    ):
-        load_checkpoint(VIT_NPZ, input_shape=(48, 48, 3))
+def test_vit_at_another_size_resamples_the_position_embedding():
+    model = load_checkpoint(VIT_NPZ, input_shape=(48, 48, 3))
+    assert model.checkpoint_notes == [
+        "Transformer/posembed_input/pos_embedding: resampled [1, 17, 48] "
+        "-> [1, 37, 48] (zoom)"
+    ]
+    # A width the checkpoint does not have cannot be resampled: strict.
+    with pytest.raises(ConversionError, match="shape mismatches"):
+        load_checkpoint(VIT_NPZ, mlp_dim=64)
 
 
 def test_image_size_from_absolute_position_embedding(tmp_path):
@@ -231,7 +232,10 @@ def test_image_size_from_absolute_position_embedding(tmp_path):
 
 
 def test_unknown_layout_and_bad_files_are_named(tmp_path):
-    with pytest.raises(ConversionError, match="official_swin, official_vit"):
+    with pytest.raises(
+        ConversionError,
+        match="known: hf_swin, hf_vit, timm_swin, official_swin",
+    ):
         detect_format({"conv1.weight": np.zeros(1)}, "resnet.pth")
     np.savez(tmp_path / "resnet.npz", **{"conv1/kernel": np.zeros(3)})
     with pytest.raises(ConversionError, match="resnet.npz"):
