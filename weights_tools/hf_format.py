@@ -160,12 +160,6 @@ def _has_prefix(tensors, family: str) -> bool:
     )
 
 
-def _classes(meta, tensors) -> int:
-    if "classifier.weight" in tensors:
-        return int(tensors["classifier.weight"].shape[0])
-    return 0
-
-
 def _config_value(meta, key, default=None):
     value = (meta or {}).get(key, default)
     return default if value is None else value

@@ -54,10 +54,6 @@ _VIT_HEADS = {
 }
 
 
-def _is_timm_meta(meta: dict | None) -> bool:
-    return bool(meta) and "architecture" in meta
-
-
 def _model_args(meta: dict | None) -> dict:
     return dict((meta or {}).get("model_args") or {})
 
