@@ -1,8 +1,9 @@
 """keras-swin: Swin Transformer and Vision Transformer for Keras 3.
 
 Backend-agnostic layers (`keras_swin.layers`), `keras.applications`-style
-builders (`SwinTiny()`, `ViTBase16()`, ...) and, in the sibling package
-`weights_tools`, strict converters of the official checkpoints.
+builders (`SwinTiny()`, `ViTBase16()`, ...), the papers' training recipes
+(`keras_swin.recipes`) and, in the sibling package `weights_tools`, strict
+converters of the official checkpoints.
 
 The public names are imported on first use, so that the command line can
 choose the Keras backend (`keras-swin --backend jax ...`) before Keras is
@@ -40,7 +41,7 @@ _EXPORTS = {
     "build_pretrained": "keras_swin.pretrained",
 }
 
-__all__ = sorted(_EXPORTS) + ["__version__", "layers", "models"]
+__all__ = sorted(_EXPORTS) + ["__version__", "layers", "models", "recipes"]
 
 
 def __getattr__(name: str):
@@ -48,7 +49,7 @@ def __getattr__(name: str):
         value = getattr(importlib.import_module(_EXPORTS[name]), name)
         globals()[name] = value
         return value
-    if name in ("layers", "models"):
+    if name in ("layers", "models", "recipes"):
         return importlib.import_module(f"keras_swin.{name}")
     raise AttributeError(f"module 'keras_swin' has no attribute {name!r}")
 

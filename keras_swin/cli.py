@@ -4,6 +4,8 @@
     keras-swin info SRC            architecture read from a checkpoint
     keras-swin predict IMAGE...    top-5 classes with pretrained weights
     keras-swin parity [DIR]        official reference cases, checked
+    keras-swin train [...]         train with a paper's recipe (default:
+                                   a small Swin on the bundled digits)
 
 `--backend` picks the Keras backend (default: $KERAS_BACKEND, else Keras'
 own default); it must come before the sub-command.
@@ -456,7 +458,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="keras-swin",
         description="Swin Transformer and ViT for Keras 3: convert and "
-        "check checkpoints.",
+        "check checkpoints, predict, train.",
     )
     parser.add_argument(
         "--backend",
@@ -544,6 +546,10 @@ def build_parser() -> argparse.ArgumentParser:
     parity.add_argument("--tolerance", type=float, default=1e-5)
     parity.add_argument("--json", help="also write the table as JSON here")
     parity.set_defaults(func=_cmd_parity)
+
+    from keras_swin.recipes.command import add_train_parser
+
+    add_train_parser(sub)
     return parser
 
 
