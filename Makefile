@@ -1,4 +1,6 @@
 # keras-swin: set-up, main job and tests on a fresh machine.
+#   make train  set up .venv, then the main job: train a small Swin on the
+#               bundled digits (keras-swin train; results under runs/)
 #   make demo   set up .venv, then check the bundled official checkpoints
 #   make test   set up .venv, then run the suite once per Keras backend
 PYTHON ?= python3
@@ -8,7 +10,7 @@ PYTEST_ARGS ?= -q
 
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test lint clean
+.PHONY: setup train demo test lint clean
 
 $(BIN)/.installed: pyproject.toml requirements-test.txt
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +19,9 @@ $(BIN)/.installed: pyproject.toml requirements-test.txt
 	touch $@
 
 setup: $(BIN)/.installed
+
+train: setup
+	$(BIN)/keras-swin train
 
 demo: setup
 	$(BIN)/keras-swin parity tests/golden

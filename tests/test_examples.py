@@ -36,3 +36,11 @@ def test_swin_feature_pyramid():
         (1, 8, 6, 768),
     ]
     assert all(np.isfinite(np.asarray(f)).all() for f in features.values())
+
+
+def test_train_with_recipe(capsys):
+    results = _load("train_with_recipe").main(epochs=2, steps_per_epoch=2)
+    out = capsys.readouterr().out
+    assert "recipe digits: adamw, peak lr 0.001, 2 epochs (1 warm-up)" in out
+    assert results["examples"] == 359
+    assert 0.0 <= results["accuracy"] <= 1.0
