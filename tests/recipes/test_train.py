@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_swin import SwinTransformer
+from keras_swin import SwinTransformer, VisionTransformer
 from keras_swin.recipes import RECIPES
 from keras_swin.recipes.optim import learning_rate_schedule
 from keras_swin.recipes.resume import backup_callbacks
@@ -236,3 +236,36 @@ def test_train_argument_errors(tmp_path):
         train(dataset="mnist", output=tmp_path / "x")
     with pytest.raises(ValueError, match="step-based"):
         train(recipe="vit_finetune", epochs=3, output=tmp_path / "y")
+
+
+def test_vit_attention_maps_are_the_class_token_row():
+    from keras_swin.recipes.plots import _attention_probs, attention_maps
+
+    model = VisionTransformer(
+        input_shape=(32, 32, 3),
+        patch_size=8,
+        hidden_size=16,
+        num_layers=2,
+        num_heads=2,
+        mlp_dim=32,
+        classes=3,
+    )
+    x = np.random.default_rng(1).normal(size=(2, 32, 32, 3)).astype("float32")
+    maps = attention_maps(model, x)
+    assert maps.shape == (2, 4, 4)
+    np.testing.assert_allclose(maps.sum((1, 2)), 1.0, rtol=1e-6)
+    encoder = model.get_layer("encoder")
+    h = keras.Model(model.inputs, encoder.input).predict(x, verbose=0)
+    h = encoder.blocks[0](h)
+    block = encoder.blocks[1]
+    probs = _attention_probs(block.attn, block.norm1(h))
+    cls = probs[:, :, 0, 1:].mean(1)
+    expected = cls / cls.sum(-1, keepdims=True)
+    np.testing.assert_allclose(maps.reshape(2, -1), expected, rtol=1e-5)
+    # The probabilities are the layer's: they rebuild its output.
+    qkv = keras.ops.convert_to_numpy(block.attn.qkv(block.norm1(h)))
+    v = qkv.reshape(2, 17, 3, 2, -1)[:, :, 2]
+    mixed = np.einsum("bhqk,bkhd->bqhd", probs, v).reshape(2, 17, -1)
+    ours = keras.ops.convert_to_numpy(block.attn.proj(mixed.astype("float32")))
+    theirs = keras.ops.convert_to_numpy(block.attn(block.norm1(h)))
+    np.testing.assert_allclose(ours, theirs, atol=2e-5)
