@@ -236,7 +236,8 @@ def compile_model(
 def _datasets(
     dataset, recipe, batch_size, image_size, seed, data_dir, replicas=1
 ):
-    """(train, validation, test, num_classes, train_examples, labels)."""
+    """(train dataset, {split: eval dataset}, num_classes, {split: count},
+    raw test images for the plots or None)."""
     import tensorflow as tf
 
     from keras_swin.recipes.data import (
@@ -574,8 +575,6 @@ def train(
         Path(tmp).write_text(json.dumps(metrics, indent=2) + "\n")
     plot_learning_curves(history.history, output / "learning_curves.png")
     if test_images is not None and attention_images:
-        from keras_swin.recipes.data import eval_pipeline  # noqa: F401
-
         plot_attention_maps(
             net,
             _eval_images(test_images[:attention_images], recipe, image_size),
