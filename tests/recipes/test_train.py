@@ -199,6 +199,17 @@ def test_keras_swin_train_writes_model_metrics_and_plots(tmp_path, capsys):
     assert "warm-up shortened to 0" in printed
 
 
+def _assert_probabilities_rebuild_the_output(attn, tokens, probs):
+    """probs (B, heads, N, N) @ v, then `proj`, equals the layer's output."""
+    batch, count = tokens.shape[0], tokens.shape[1]
+    qkv = keras.ops.convert_to_numpy(attn.qkv(tokens))
+    v = qkv.reshape(batch, count, 3, attn.num_heads, -1)[:, :, 2]
+    mixed = np.einsum("bhqk,bkhd->bqhd", probs, v).reshape(batch, count, -1)
+    ours = keras.ops.convert_to_numpy(attn.proj(mixed.astype("float32")))
+    theirs = keras.ops.convert_to_numpy(attn(tokens))
+    np.testing.assert_allclose(ours, theirs, atol=2e-5)
+
+
 def test_attention_maps_are_the_blocks_own_probabilities():
     from keras_swin.recipes.plots import _attention_probs, attention_maps
     from keras_swin.recipes.train import DIGITS_RECIPE, build_model
@@ -219,12 +230,7 @@ def test_attention_maps_are_the_blocks_own_probabilities():
         None
     ]
     probs = _attention_probs(block.attn, tokens, bias)
-    qkv = keras.ops.convert_to_numpy(block.attn.qkv(tokens))
-    v = qkv.reshape(2, 16, 3, block.attn.num_heads, -1)[:, :, 2]
-    mixed = np.einsum("bhqk,bkhd->bqhd", probs, v).reshape(2, 16, -1)
-    ours = keras.ops.convert_to_numpy(block.attn.proj(mixed.astype("float32")))
-    theirs = keras.ops.convert_to_numpy(block.attn(tokens))
-    np.testing.assert_allclose(ours, theirs, atol=2e-5)
+    _assert_probabilities_rebuild_the_output(block.attn, tokens, probs)
 
 
 def test_train_argument_errors(tmp_path):
@@ -262,10 +268,4 @@ def test_vit_attention_maps_are_the_class_token_row():
     cls = probs[:, :, 0, 1:].mean(1)
     expected = cls / cls.sum(-1, keepdims=True)
     np.testing.assert_allclose(maps.reshape(2, -1), expected, rtol=1e-5)
-    # The probabilities are the layer's: they rebuild its output.
-    qkv = keras.ops.convert_to_numpy(block.attn.qkv(block.norm1(h)))
-    v = qkv.reshape(2, 17, 3, 2, -1)[:, :, 2]
-    mixed = np.einsum("bhqk,bkhd->bqhd", probs, v).reshape(2, 17, -1)
-    ours = keras.ops.convert_to_numpy(block.attn.proj(mixed.astype("float32")))
-    theirs = keras.ops.convert_to_numpy(block.attn(block.norm1(h)))
-    np.testing.assert_allclose(ours, theirs, atol=2e-5)
+    _assert_probabilities_rebuild_the_output(block.attn, block.norm1(h), probs)
