@@ -6,6 +6,7 @@ import keras
 from keras import ops
 
 from keras_swin.layers._serialization import ConfigFromArguments, register
+from keras_swin.layers.linear import Linear
 
 
 @register
@@ -61,13 +62,11 @@ class Attention(ConfigFromArguments, keras.layers.Layer):
         self.head_dim = dim // num_heads
         self.scale = qk_scale or self.head_dim**-0.5
         policy = self.dtype_policy
-        self.qkv = keras.layers.Dense(
-            3 * dim, use_bias=qkv_bias, name="qkv", dtype=policy
-        )
+        self.qkv = Linear(3 * dim, use_bias=qkv_bias, name="qkv", dtype=policy)
         self.attn_drop = keras.layers.Dropout(
             attention_dropout_rate, name="attn_drop", dtype=policy
         )
-        self.proj = keras.layers.Dense(dim, name="proj", dtype=policy)
+        self.proj = Linear(dim, name="proj", dtype=policy)
         self.proj_drop = keras.layers.Dropout(
             proj_dropout_rate, name="proj_drop", dtype=policy
         )
@@ -81,55 +80,48 @@ class Attention(ConfigFromArguments, keras.layers.Layer):
         self.qkv.build(input_shape)
         self.proj.build(tuple(input_shape[:-1]) + (self.dim,))
 
-    def _attend(self, inputs, bias_fn=None, training=None):
-        """Attention with an optional hook that adds biases to the logits.
+    def _attend(self, inputs, bias=None, training=None):
+        """Scaled dot-product attention with an optional additive bias.
 
         Args:
             inputs: (B, N, C).
-            bias_fn: callable (B, heads, N, N) logits -> logits, or None.
+            bias: additive logits bias broadcastable to (B, heads, N, N),
+                or None.
             training: Keras training flag.
 
         Returns:
             (B, N, C) after `proj`.
         """
-        tokens = ops.shape(inputs)[1]
+        tokens = inputs.shape[1]
+        if tokens is None:
+            tokens = ops.shape(inputs)[1]
         qkv = ops.reshape(
             self.qkv(inputs), (-1, tokens, 3, self.num_heads, self.head_dim)
         )
-        # (3, B, heads, N, head_dim)
-        qkv = ops.transpose(qkv, (2, 0, 3, 1, 4))
-        q, k, v = qkv[0], qkv[1], qkv[2]
-        logits = ops.matmul(
-            q * ops.cast(self.scale, q.dtype), ops.swapaxes(k, -1, -2)
-        )
-        if bias_fn is not None:
-            logits = bias_fn(logits)
-        if logits.shape[-1] == 1:
-            # A single key (1x1 window): softmax is 1; skip it (and the
-            # warning Keras gives for a softmax over a size-1 axis).
-            probs = ops.ones_like(logits)
-        elif logits.dtype != "float32":
-            # Mixed precision: softmax in float32 for stable sums.
-            probs = ops.cast(
-                ops.softmax(ops.cast(logits, "float32")), logits.dtype
-            )
+        q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]  # (B, N, h, d)
+        if bias is not None:
+            bias = ops.cast(bias, q.dtype)
+        if training and self.attention_dropout_rate:
+            out = self._explicit_attention(q, k, v, bias, training)
         else:
-            probs = ops.softmax(logits)
-        probs = self.attn_drop(probs, training=training)
-        out = ops.matmul(probs, v)  # (B, heads, N, head_dim)
-        out = ops.reshape(
-            ops.transpose(out, (0, 2, 1, 3)), (-1, tokens, self.dim)
-        )
+            out = ops.dot_product_attention(
+                q, k, v, bias=bias, scale=self.scale
+            )
+        out = ops.reshape(out, (-1, tokens, self.dim))
         return self.proj_drop(self.proj(out), training=training)
 
+    def _explicit_attention(self, q, k, v, bias, training):
+        logits = ops.einsum(
+            "bqhd,bkhd->bhqk", q * ops.cast(self.scale, q.dtype), k
+        )
+        if bias is not None:
+            logits = logits + bias
+        probs = ops.cast(ops.softmax(ops.cast(logits, "float32")), q.dtype)
+        probs = self.attn_drop(probs, training=training)
+        return ops.einsum("bhqk,bkhd->bqhd", probs, v)
+
     def call(self, inputs, attention_bias=None, training=None):
-        bias_fn = None
-        if attention_bias is not None:
-
-            def bias_fn(logits):
-                return logits + ops.cast(attention_bias, logits.dtype)
-
-        return self._attend(inputs, bias_fn, training=training)
+        return self._attend(inputs, attention_bias, training=training)
 
     def compute_output_shape(self, inputs_shape, attention_bias_shape=None):
         return tuple(inputs_shape[:-1]) + (self.dim,)

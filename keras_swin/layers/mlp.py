@@ -6,6 +6,7 @@ import keras
 from keras import ops
 
 from keras_swin.layers._serialization import ConfigFromArguments, register
+from keras_swin.layers.linear import Linear
 
 
 @register
@@ -45,12 +46,8 @@ class Mlp(ConfigFromArguments, keras.layers.Layer):
         self.output_dim = output_dim
         self.gelu_approximate = gelu_approximate
         self.dropout_rate = dropout_rate
-        self.fc1 = keras.layers.Dense(
-            hidden_dim, name="fc1", dtype=self.dtype_policy
-        )
-        self.fc2 = keras.layers.Dense(
-            output_dim, name="fc2", dtype=self.dtype_policy
-        )
+        self.fc1 = Linear(hidden_dim, name="fc1", dtype=self.dtype_policy)
+        self.fc2 = Linear(output_dim, name="fc2", dtype=self.dtype_policy)
         self.drop = keras.layers.Dropout(
             dropout_rate, name="drop", dtype=self.dtype_policy
         )

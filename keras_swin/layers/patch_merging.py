@@ -6,6 +6,7 @@ import keras
 from keras import ops
 
 from keras_swin.layers._serialization import ConfigFromArguments, register
+from keras_swin.layers.linear import Linear
 from keras_swin.layers.windows import pad_bottom_right
 
 
@@ -41,7 +42,7 @@ class PatchMerging(ConfigFromArguments, keras.layers.Layer):
         self.norm = keras.layers.LayerNormalization(
             epsilon=layer_norm_epsilon, name="norm", dtype=self.dtype_policy
         )
-        self.reduction = keras.layers.Dense(
+        self.reduction = Linear(
             2 * dim, use_bias=False, name="reduction", dtype=self.dtype_policy
         )
 

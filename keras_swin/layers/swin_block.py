@@ -123,21 +123,33 @@ class SwinBlock(ConfigFromArguments, keras.layers.Layer):
             )
         self.norm1.build(input_shape)
         self.attn.build((None, None, self.dim))
+        height, width = input_shape[1], input_shape[2]
+        if height is not None and width is not None:
+            # Convert the layout's constants now, outside any trace.
+            m, shift, hp, wp = windows.padded_window(
+                height, width, self.window_size, self.shift_size
+            )
+            if self.use_relative_position_bias:
+                windows.constant(
+                    windows.relative_position_index, m, self.window_size
+                )
+            if shift:
+                windows.constant(windows.shift_window_mask, hp, wp, m, shift)
         self.norm2.build(input_shape)
         self.mlp.build(input_shape)
         self.drop_path.build(input_shape)
 
     def _static_window_attention(self, x, height, width, training):
-        layout = windows.window_layout(
+        m, shift, hp, wp = windows.padded_window(
             height, width, self.window_size, self.shift_size
         )
-        m, shift = layout.window_size, layout.shift_size
-        hp, wp = layout.padded_height, layout.padded_width
         x = windows.pad_bottom_right(x, hp - height, wp - width)
         if shift:
             x = ops.roll(x, (-shift, -shift), axis=(1, 2))
         mask = (
-            None if layout.mask is None else ops.convert_to_tensor(layout.mask)
+            windows.constant(windows.shift_window_mask, hp, wp, m, shift)
+            if shift
+            else None
         )
         x = windows.window_partition(x, m)
         x = self.attn(x, attention_mask=mask, training=training)

@@ -99,20 +99,16 @@ class WindowAttention(Attention):
                     f"{self.name}: windows of side {window_size} exceed the "
                     f"relative position table's window {self.window_size}."
                 )
-            index = windows.relative_position_index(
-                window_size, self.window_size
-            ).reshape(-1)
-        else:
-            index = ops.reshape(
-                windows.dynamic_relative_position_index(
-                    window_size, self.window_size
-                ),
-                (-1,),
+            index = windows.constant(
+                windows.relative_position_index, window_size, self.window_size
             )
-        tokens = window_size * window_size
-        bias = ops.take(self.relative_position_bias_table, index, axis=0)
-        bias = ops.reshape(bias, (tokens, tokens, self.num_heads))
-        return ops.transpose(bias, (2, 0, 1))
+        else:
+            index = windows.dynamic_relative_position_index(
+                window_size, self.window_size
+            )
+        # (heads, M*M, M*M): one gather from the transposed table.
+        table = ops.transpose(self.relative_position_bias_table)
+        return ops.take(table, index, axis=1)
 
     def call(self, inputs, attention_mask=None, training=None):
         tokens = inputs.shape[1]
@@ -139,16 +135,11 @@ class WindowAttention(Attention):
         if bias is None:
             return self._attend(inputs, training=training)
 
-        def add_bias(logits):
-            num_windows = ops.shape(bias)[0]
-            grouped = ops.reshape(
-                logits, (-1, num_windows, self.num_heads, tokens, tokens)
-            )
-            return ops.reshape(
-                grouped + ops.cast(bias, logits.dtype), ops.shape(logits)
-            )
-
-        return self._attend(inputs, add_bias, training=training)
+        num_windows = ops.shape(bias)[0]
+        if bias.shape[0] != 1:
+            batch = ops.shape(inputs)[0] // num_windows
+            bias = ops.tile(bias, (batch, 1, 1, 1))
+        return self._attend(inputs, bias, training=training)
 
     def compute_output_shape(self, inputs_shape, attention_mask_shape=None):
         return tuple(inputs_shape[:-1]) + (self.dim,)

@@ -21,12 +21,68 @@ from __future__ import annotations
 import functools
 from typing import NamedTuple
 
+import keras
 import numpy as np
 from keras import ops
 
 #: Value added to attention logits between tokens of different shifted
 #: regions. The official code adds a finite -100 rather than -inf.
 MASK_VALUE = -100.0
+
+
+_CONSTANTS: dict = {}
+_TORCH_CONVERT = None
+
+
+def constant(builder, *args):
+    """The backend tensor of a cached numpy constant, converted once.
+
+    `builder(*args)` is one of this module's cached numpy functions
+    (`relative_position_index`, `shift_window_mask`). The array becomes a
+    tensor once per backend and device, so eager calls (PyTorch, eager
+    TensorFlow or JAX) do not copy it from the host again and traces embed
+    it as a constant. Inside a TensorFlow graph it is a graph constant
+    (nothing made inside a trace is kept). `torch.compile` reads the cached
+    tensor; layers fill the cache in `build`, and a miss inside a compiled
+    region runs outside the graph rather than tracing numpy.
+
+    Args:
+        builder: a cached function returning a read-only numpy array.
+        *args: its hashable arguments (ints).
+
+    Returns:
+        A tensor of the current backend with the array's shape and dtype.
+
+    Example:
+        >>> constant(relative_position_index, 2).shape
+        (4, 4)
+    """
+    backend = keras.backend.backend()
+    device = None
+    convert = _convert
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        if not tf.executing_eagerly():
+            return tf.constant(builder(*args))
+    elif backend == "torch":
+        global _TORCH_CONVERT
+        import torch
+        from keras.src.backend.torch.core import get_device
+
+        device = str(get_device())
+        if _TORCH_CONVERT is None:
+            _TORCH_CONVERT = torch.compiler.disable(_convert)
+        convert = _TORCH_CONVERT
+    key = (backend, device, builder, args)
+    tensor = _CONSTANTS.get(key)
+    if tensor is None:
+        tensor = _CONSTANTS[key] = convert(builder, args)
+    return tensor
+
+
+def _convert(builder, args):
+    return ops.convert_to_tensor(np.array(builder(*args)))
 
 
 def pad_bottom_right(x, pad_height, pad_width):
@@ -130,6 +186,35 @@ def effective_window(
     if smallest <= window_size:
         return smallest, 0
     return window_size, shift_size
+
+
+def padded_window(
+    height: int, width: int, window_size: int, shift_size: int
+) -> tuple[int, int, int, int]:
+    """`effective_window` plus the map size padded to that window.
+
+    Pure Python (no numpy), so compilers can trace it.
+
+    Args:
+        height: map height H before padding.
+        width: map width W before padding.
+        window_size: configured window M.
+        shift_size: configured shift.
+
+    Returns:
+        (window, shift, padded_height, padded_width) as ints.
+
+    Example:
+        >>> padded_window(8, 8, 7, 3)
+        (7, 3, 14, 14)
+    """
+    window, shift = effective_window(height, width, window_size, shift_size)
+    return (
+        window,
+        shift,
+        -(-height // window) * window,
+        -(-width // window) * window,
+    )
 
 
 @functools.cache
@@ -276,9 +361,9 @@ def window_layout(
         >>> window_layout(8, 8, 7, 3)[:4]
         (7, 3, 14, 14)
     """
-    window, shift = effective_window(height, width, window_size, shift_size)
-    padded_h = -(-height // window) * window
-    padded_w = -(-width // window) * window
+    window, shift, padded_h, padded_w = padded_window(
+        height, width, window_size, shift_size
+    )
     mask = (
         shift_window_mask(padded_h, padded_w, window, shift) if shift else None
     )

@@ -209,16 +209,23 @@ def test_tensorflow_graph_with_unknown_size():
         assert max_abs_diff(graph(x), model(x)) < 1e-5
 
 
-def test_masks_and_indices_are_computed_once():
+def test_masks_and_indices_are_computed_and_converted_once():
     stage = SwinStage(16, 2, 2, window_size=4)
     x = np.zeros((1, 12, 12, 16), "float32")
     stage(x)
-    layouts = windows.window_layout.cache_info()
+    masks = windows.shift_window_mask.cache_info()
     indices = windows.relative_position_index.cache_info()
     stage(x)
-    assert windows.window_layout.cache_info().misses == layouts.misses
-    assert windows.relative_position_index.cache_info().misses == indices.misses
-    assert windows.window_layout.cache_info().hits > layouts.hits
+    # The second call reads converted tensors: the numpy builders are not
+    # even consulted.
+    assert windows.shift_window_mask.cache_info() == masks
+    assert windows.relative_position_index.cache_info() == indices
+    first = windows.constant(windows.shift_window_mask, 12, 12, 4, 2)
+    assert windows.constant(windows.shift_window_mask, 12, 12, 4, 2) is first
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(first),
+        windows.shift_window_mask(12, 12, 4, 2),
+    )
 
 
 def test_mixed_bfloat16_model():
