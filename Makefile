@@ -3,6 +3,8 @@
 #               bundled digits (keras-swin train; results under runs/)
 #   make demo   set up .venv, then check the bundled official checkpoints
 #   make test   set up .venv, then run the suite once per Keras backend
+#   make bench  set up .venv, then the speed benchmark against PyTorch and
+#               KerasHub (benchmarks/results/latest.md; about 40 min on 2 cores)
 PYTHON ?= python3
 VENV ?= .venv
 BACKENDS ?= tensorflow jax torch
@@ -10,12 +12,15 @@ PYTEST_ARGS ?= -q
 
 BIN := $(VENV)/bin
 
-.PHONY: setup train demo test lint clean
+.PHONY: setup train demo test bench lint clean
 
 $(BIN)/.installed: pyproject.toml requirements-test.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-test.txt -e .
+	# KerasHub, a benchmark baseline: its model code needs nothing more,
+	# while its declared tensorflow-text would pull the full tensorflow.
+	$(BIN)/python -m pip install --quiet --no-deps keras-hub==0.32.0
 	touch $@
 
 setup: $(BIN)/.installed
@@ -25,6 +30,9 @@ train: setup
 
 demo: setup
 	$(BIN)/keras-swin parity tests/golden
+
+bench: setup
+	$(BIN)/keras-swin benchmark $(BENCH_ARGS)
 
 test: setup
 	$(BIN)/ruff check keras_swin weights_tools tests examples

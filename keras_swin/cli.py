@@ -550,6 +550,19 @@ def build_parser() -> argparse.ArgumentParser:
     from keras_swin.recipes.command import add_train_parser
 
     add_train_parser(sub)
+
+    from keras_swin import benchmark
+
+    bench = sub.add_parser(
+        "benchmark",
+        help="throughput, latency and memory against PyTorch and KerasHub",
+        description="Measure keras-swin's Swin-T and ViT-B/16 on every "
+        "Keras backend beside Hugging Face transformers (PyTorch), "
+        "KerasHub and the machine's matmul peak; each case runs in its own "
+        "process. Writes latest.json and latest.md under --output.",
+    )
+    benchmark.add_arguments(bench)
+    bench.set_defaults(func=benchmark.run_from_args)
     return parser
 
 

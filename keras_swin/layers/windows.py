@@ -74,6 +74,8 @@ def constant(builder, *args):
         if _TORCH_CONVERT is None:
             _TORCH_CONVERT = torch.compiler.disable(_convert)
         convert = _TORCH_CONVERT
+    elif backend == "jax":
+        convert = _jax_convert
     key = (backend, device, builder, args)
     tensor = _CONSTANTS.get(key)
     if tensor is None:
@@ -83,6 +85,15 @@ def constant(builder, *args):
 
 def _convert(builder, args):
     return ops.convert_to_tensor(np.array(builder(*args)))
+
+
+def _jax_convert(builder, args):
+    import jax
+
+    # A concrete array even inside a jit trace (there a plain conversion
+    # gives a tracer, which must not outlive the trace).
+    with jax.ensure_compile_time_eval():
+        return _convert(builder, args)
 
 
 def pad_bottom_right(x, pad_height, pad_width):

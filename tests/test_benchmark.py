@@ -1,0 +1,305 @@
+"""The benchmark harness: plan, worker cases, report. No timing asserted.
+
+Speed is reported by `keras-swin benchmark` as ratios, never asserted
+here; these tests check that every case kind runs and that the report's
+arithmetic is right.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from helpers import BACKEND
+
+from keras_swin import benchmark
+from keras_swin.cli import main as cli_main
+from keras_swin.flops import swin_flops
+
+TIMING = dict(warmup=1, min_iters=1, min_time=0.0)
+
+
+@pytest.fixture
+def tiny_models(monkeypatch):
+    """Small Swin and ViT specs, so worker cases run in seconds."""
+    models = dict(benchmark.MODELS)
+    models["swin_tiny"] = {
+        "family": "swin",
+        "title": "Swin tiny",
+        "config": dict(
+            embed_dim=16,
+            depths=(1, 1),
+            num_heads=(1, 2),
+            window_size=4,
+            patch_size=4,
+        ),
+    }
+    models["vit_tiny"] = {
+        "family": "vit",
+        "title": "ViT tiny",
+        "config": dict(
+            patch_size=8, hidden_size=32, num_layers=1, num_heads=2, mlp_dim=64
+        ),
+    }
+    monkeypatch.setattr(benchmark, "MODELS", models)
+
+
+def _case(**overrides):
+    case = dict(
+        impl="keras_swin",
+        backend=BACKEND,
+        model="swin_tiny",
+        mode="inference",
+        dtype="float32",
+        batch=2,
+        size=32,
+        compile=BACKEND != "torch",
+        **TIMING,
+    )
+    case.update(overrides)
+    return case
+
+
+def test_flop_counts_follow_the_papers():
+    assert round(benchmark.macs("swin_t", 224) / 1e9, 1) == 4.5
+    assert round(benchmark.macs("vit_b16", 224) / 1e9, 1) == 17.6
+    case = dict(model="swin_t", size=224, batch=8, mode="train")
+    assert benchmark.case_flops(case) == 2 * 3 * 8 * swin_flops()
+
+
+@pytest.mark.parametrize("model", ["swin_tiny", "vit_tiny"])
+@pytest.mark.parametrize("mode", ["inference", "train", "latency"])
+def test_keras_swin_cases_run(tiny_models, model, mode):
+    batch = 1 if mode == "latency" else 2
+    result = benchmark.run_case(_case(model=model, mode=mode, batch=batch))
+    assert "error" not in result, result.get("error")
+    assert result["images_per_s"] == pytest.approx(batch / result["median_s"])
+    assert result["flops_per_s"] * result["median_s"] == pytest.approx(
+        benchmark.case_flops(result)
+    )
+    assert result["iterations"] >= 1
+    assert result["peak_memory_mib"] > 0
+
+
+def test_mixed_bfloat16_case_runs(tiny_models):
+    result = benchmark.run_case(_case(dtype="bfloat16"))
+    assert "error" not in result, result.get("error")
+
+
+@pytest.mark.parametrize("model", ["swin_tiny", "vit_tiny"])
+def test_keras_hub_baseline_runs(tiny_models, model):
+    pytest.importorskip("keras_hub", reason="the keras-hub baseline")
+    result = benchmark.run_case(_case(impl="keras_hub", model=model))
+    assert "error" not in result, result.get("error")
+
+
+@pytest.mark.skipif(BACKEND != "torch", reason="PyTorch reference: torch leg")
+@pytest.mark.parametrize("mode", ["inference", "train"])
+def test_pytorch_reference_runs(tiny_models, mode):
+    result = benchmark.run_case(
+        _case(impl="hf_torch", mode=mode, compile=False)
+    )
+    assert "error" not in result, result.get("error")
+
+
+def test_failing_case_is_reported_not_raised(tiny_models):
+    result = benchmark.run_case(_case(size=2))  # smaller than a patch
+    assert "error" in result and result["error"].startswith("ValueError")
+
+
+def test_matmul_peak_is_positive():
+    peak = benchmark.matmul_peak(BACKEND, sizes=(128,), repeats=1)
+    assert peak["flops_per_s"] > 0 and peak["size"] == 128
+
+
+def test_plan_covers_the_issue_and_rejects_unknown_names():
+    groups = benchmark.plan()
+    cases = [c for g in groups for c in g]
+    assert {c["backend"] for c in cases if c["impl"] == "peak"} == {
+        "tensorflow",
+        "jax",
+        "torch",
+    }
+    for group in groups:  # one backend, model and precision per process
+        assert len({(c["backend"], c["model"]) for c in group}) == 1
+    compiled_torch = [
+        c for c in cases if c.get("compile") and c["backend"] == "torch"
+    ]
+    assert compiled_torch
+    assert all(
+        c["mode"] != "train" and c["dtype"] == "float32" for c in compiled_torch
+    )
+    sweep = {(c["model"], c["size"]) for c in cases if c.get("mode") == "sweep"}
+    assert sweep == {
+        (m, s) for m in ("swin_t", "vit_b16") for s in (224, 448, 896)
+    }
+    main = [c for c in cases if c.get("mode") in ("inference", "train")]
+    assert {c["batch"] for c in main} == {8}
+    assert {c["dtype"] for c in main} == {"float32", "bfloat16"}
+    with pytest.raises(ValueError, match=r"unknown backend \['mxnet'\]"):
+        benchmark.plan(backends=["mxnet"])
+
+
+def _report():
+    base = dict(
+        model="swin_t", mode="inference", dtype="float32", batch=8, size=224
+    )
+    results = [
+        dict(impl="peak", backend="torch", flops_per_s=100e9, size=2048),
+        dict(impl="peak", backend="jax", flops_per_s=120e9, size=2048),
+        dict(
+            base,
+            impl="hf_torch",
+            backend="torch",
+            compile=False,
+            images_per_s=8.0,
+            ms_per_call=1000.0,
+            peak_memory_mib=900.0,
+            flops_per_s=72e9,
+        ),
+        dict(
+            base,
+            impl="keras_swin",
+            backend="jax",
+            compile=True,
+            images_per_s=12.0,
+            ms_per_call=666.7,
+            peak_memory_mib=800.0,
+            flops_per_s=108e9,
+        ),
+        dict(
+            base,
+            impl="keras_hub",
+            backend="jax",
+            compile=True,
+            images_per_s=6.0,
+            ms_per_call=1333.0,
+            peak_memory_mib=1000.0,
+            flops_per_s=54e9,
+        ),
+        dict(
+            base,
+            impl="keras_hub",
+            backend="torch",
+            compile=False,
+            error="RuntimeError: boom",
+        ),
+        dict(
+            impl="keras_swin",
+            backend="jax",
+            model="swin_t",
+            mode="sweep",
+            dtype="float32",
+            batch=1,
+            size=224,
+            compile=True,
+            ms_per_call=100.0,
+            images_per_s=10.0,
+            flops_per_s=1.0,
+            peak_memory_mib=1.0,
+        ),
+        dict(
+            impl="keras_swin",
+            backend="jax",
+            model="swin_t",
+            mode="sweep",
+            dtype="float32",
+            batch=1,
+            size=448,
+            compile=True,
+            ms_per_call=420.0,
+            images_per_s=1 / 0.42,
+            flops_per_s=1.0,
+            peak_memory_mib=1.0,
+        ),
+    ]
+    machine = dict(
+        cpu="Test CPU", cpu_count=2, gpu=None, versions={"keras": "3"}
+    )
+    return dict(
+        machine=machine,
+        skipped=["keras_hub: not installed"],
+        results=results,
+        seconds=12.0,
+    )
+
+
+def test_markdown_reports_ratios_peak_share_and_failures():
+    text = benchmark.markdown(_report())
+    assert "float32 matmul peak: 120 GFLOP/s" in text
+    row = next(
+        line
+        for line in text.splitlines()
+        if "| keras_swin | jax |" in line and "inference" in line
+    )
+    cells = [c.strip() for c in row.split("|")]
+    # images/s 12 vs PyTorch 8 -> 1.50x; vs KerasHub 6 -> 2.00x;
+    # 108 GFLOP/s of a 120 GFLOP/s peak -> 90%.
+    assert cells[6:] == ["12.00", "667", "800", "1.50x", "2.00x", "90", ""]
+    assert "RuntimeError: boom" in text
+    assert "keras_hub: not installed" in text
+    sweep = next(
+        line for line in text.splitlines() if "| Swin-T | keras_swin" in line
+    )
+    assert "| 100 | 420 (4.2x) |" in sweep
+
+
+def test_cli_runs_a_small_benchmark_and_writes_json_and_markdown(tmp_path):
+    status = cli_main(
+        [
+            "benchmark",
+            "--backends",
+            BACKEND,
+            "--models",
+            "swin_t",
+            "--modes",
+            "latency",
+            "--dtypes",
+            "float32",
+            "--implementations",
+            "keras_swin",
+            "--size",
+            "64",
+            "--sweep-sizes",
+            "",
+            "--no-torch-compile",
+            "--warmup",
+            "1",
+            "--min-iters",
+            "1",
+            "--min-time",
+            "0",
+            "--output",
+            str(tmp_path),
+        ]
+    )
+    assert status == 0
+    report = json.loads((tmp_path / "latest.json").read_text())
+    kinds = [(r["impl"], r.get("mode")) for r in report["results"]]
+    assert kinds == [("peak", None), ("keras_swin", "latency")]
+    assert all("error" not in r for r in report["results"]), report
+    assert (
+        "| Swin-T 64px b1 | latency |" in (tmp_path / "latest.md").read_text()
+    )
+
+
+def test_cli_rejects_unknown_backend(capsys):
+    with pytest.raises(SystemExit):
+        cli_main(["benchmark", "--backends", "mxnet"])
+    assert "unknown ['mxnet']" in capsys.readouterr().err
+
+
+def test_merge_replaces_cases_measured_again():
+    old = _report()
+    again = dict(old["results"][3], images_per_s=16.0)  # keras_swin/jax
+    new = dict(machine=old["machine"], skipped=[], results=[again], seconds=3.0)
+    merged = benchmark.merge(old, new)
+    assert len(merged["results"]) == len(old["results"])
+    swin = [
+        r
+        for r in merged["results"]
+        if r.get("impl") == "keras_swin" and r.get("mode") == "inference"
+    ]
+    assert [r["images_per_s"] for r in swin] == [16.0]
+    assert merged["seconds"] == 15.0
+    assert merged["skipped"] == old["skipped"]
