@@ -16,16 +16,20 @@ and on the same machine:
   matmul-bound models;
 * a size sweep (224, 448, 896 px, batch 1) of Swin-T against ViT-B/16.
 
-Each (implementation, backend, model, precision) runs in a fresh process,
-so backends never share a process and peak memory is that case's own.
-The result is a JSON file and a markdown table of ratios.
-
-Timing: `warmup` calls (compilation included, its time recorded), then
-timed calls until `min_time` seconds and at least `min_iters` calls; the
-median call gives images/s. Every call ends with its result on the host
-(a numpy array or a float loss), so asynchronous devices are synchronised.
-Peak memory is the process's peak resident set (Linux `VmHWM`, reset before
-each case) on CPU, and the framework's peak allocation on GPU.
+Each (Keras backend, model, precision) runs in a fresh worker process.
+Inside it, the implementations of one mode (keras-swin, KerasHub on that
+backend, the PyTorch reference, and the `torch.compile` variants on the
+torch backend) are measured side by side: built and warmed up in turn
+(compilation included, its time recorded), then timed in rounds that call
+each once, so a noisy spell of a shared machine slows all alike and the
+ratios stay fair. Rounds go on until `min_time` seconds and at least
+`min_iters` rounds; the median call gives images/s. Every call ends with
+its result on the host (a numpy array or a float loss), so asynchronous
+devices are synchronised. Memory ("MiB") is what building a model and
+running its warm-up calls added to the process: resident memory (Linux
+`VmHWM`, reset before, minus the resident size before) on CPU, the
+framework's allocator peak on GPU. The result is a JSON file and a
+markdown table of ratios.
 
 Example:
     >>> from keras_swin import benchmark
@@ -43,6 +47,7 @@ import platform
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -452,22 +457,104 @@ def matmul_peak(backend: str, sizes=(2048, 3072), repeats: int = 5) -> dict:
     return best
 
 
-def run_case(case: dict) -> dict:
-    """Measures one case in this process (the worker's unit of work).
+def _error_line(error: Exception) -> str:
+    message = str(error).strip().splitlines()
+    return f"{type(error).__name__}: " + (message[0][:300] if message else "")
 
-    The Keras backend must already be `case["backend"]`.
+
+def _memory_before(memory: _Memory) -> float:
+    memory.reset()
+    return memory.peak_mib() or 0.0
+
+
+def run_interleaved(cases: list[dict]) -> list[dict]:
+    """Measures cases side by side in this process, calls interleaved.
+
+    Every case is built and warmed up in turn; then timing goes in rounds,
+    each round calling every case once, so that a slow spell of a shared
+    machine slows all of them alike and their ratios stay fair. Rounds go
+    on until `min_iters` rounds and `min_time` seconds (of the first
+    case's settings).
 
     Args:
-        case: dict with `impl` ("keras_swin", "keras_hub", "hf_torch"),
+        cases: dicts with `impl` ("keras_swin", "keras_hub", "hf_torch"),
             `backend`, `model` (a key of `MODELS`), `mode` ("inference",
-            "train", "latency"), `dtype` ("float32", "bfloat16"), `batch`,
-            `size`, `compile` (bool) and timing options `warmup`,
-            `min_iters`, `min_time`.
+            "train", "latency", "sweep"), `dtype` ("float32",
+            "bfloat16"), `batch`, `size`, `compile` (bool) and timing
+            options `warmup`, `min_iters`, `min_time`. Keras cases need
+            the process's Keras backend to be their `backend`.
 
     Returns:
-        The case plus `images_per_s`, `ms_per_call`, `flops_per_s`,
-        `peak_memory_mib` and the timing details; or the case plus
-        `error` (one line) if it could not run.
+        One dict per case: the case plus `images_per_s`, `ms_per_call`,
+        `flops_per_s`, `memory_mib` (resident memory, or device memory on
+        a GPU, added by building the model and running its warm-up calls)
+        and the timing details; or the case plus `error` (one line) if it
+        could not run. Errors are reported, never raised.
+
+    Example:
+        >>> case = {"impl": "keras_swin", "backend": "jax",
+        ...         "model": "swin_t", "mode": "latency",
+        ...         "dtype": "float32", "batch": 1, "size": 224,
+        ...         "compile": True, "warmup": 1, "min_iters": 3,
+        ...         "min_time": 1.0}
+        >>> run_interleaved([case])[0]["images_per_s"]
+    """
+    results = [dict(case) for case in cases]
+    live = []
+    for result in results:
+        memory = _Memory(
+            result["backend"], _gpu_kind(result["backend"]) is not None
+        )
+        try:
+            before = _memory_before(memory)
+            if result["impl"] == "hf_torch":
+                call = _torch_runner(result)
+            else:
+                call = _keras_runner(result)
+            start = time.perf_counter()
+            for _ in range(max(result["warmup"], 1)):
+                call()
+            result["warmup_s"] = time.perf_counter() - start
+            peak = memory.peak_mib()
+            result["memory_mib"] = None if peak is None else peak - before
+            live.append((result, call, []))
+        except Exception as error:  # reported, not raised
+            result["error"] = _error_line(error)
+    if not live:
+        return results
+    settings = cases[0]
+    begin = time.perf_counter()
+    rounds = 0
+    while live and (
+        rounds < settings["min_iters"]
+        or (time.perf_counter() - begin < settings["min_time"] and rounds < 200)
+    ):
+        for entry in list(live):
+            result, call, times = entry
+            try:
+                t = time.perf_counter()
+                call()
+                times.append(time.perf_counter() - t)
+            except Exception as error:
+                result["error"] = _error_line(error)
+                live.remove(entry)
+        rounds += 1
+    for result, _, times in live:
+        times.sort()
+        median = times[len(times) // 2]
+        result.update(
+            median_s=median,
+            min_s=times[0],
+            iterations=len(times),
+            images_per_s=result["batch"] / median,
+            ms_per_call=1000 * median,
+            flops_per_s=case_flops(result) / median,
+        )
+    return results
+
+
+def run_case(case: dict) -> dict:
+    """Measures one case alone; see `run_interleaved` for the fields.
 
     Example:
         >>> run_case({"impl": "keras_swin", "backend": "jax",
@@ -476,39 +563,21 @@ def run_case(case: dict) -> dict:
         ...           "compile": True, "warmup": 1, "min_iters": 3,
         ...           "min_time": 1.0})["images_per_s"]
     """
-    result = dict(case)
-    memory = _Memory(case["backend"], _gpu_kind(case["backend"]) is not None)
-    try:
-        memory.reset()
-        if case["impl"] == "hf_torch":
-            call = _torch_runner(case)
-        else:
-            call = _keras_runner(case)
-        timing = _time_calls(
-            call, case["warmup"], case["min_iters"], case["min_time"]
-        )
-    except Exception as error:  # reported, not raised: the run goes on
-        message = str(error).strip().splitlines()
-        result["error"] = f"{type(error).__name__}: " + (
-            message[0][:300] if message else ""
-        )
-        return result
-    result.update(timing)
-    result["images_per_s"] = case["batch"] / timing["median_s"]
-    result["ms_per_call"] = 1000 * timing["median_s"]
-    result["flops_per_s"] = case_flops(case) / timing["median_s"]
-    result["peak_memory_mib"] = memory.peak_mib()
-    return result
+    return run_interleaved([case])[0]
 
 
 def _worker(args) -> int:
-    cases = json.loads(Path(args.worker).read_text())
-    for case in cases:
-        if case.get("impl") == "peak":
-            out = dict(case, **matmul_peak(case["backend"]))
+    groups = json.loads(Path(args.worker).read_text())
+    for cases in groups:
+        if cases[0].get("impl") == "peak":
+            outs = [dict(cases[0], **matmul_peak(cases[0]["backend"]))]
         else:
-            out = run_case(case)
-        print("@@result " + json.dumps(out), flush=True)
+            outs = run_interleaved(cases)
+        for out in outs:
+            print("@@result " + json.dumps(out), flush=True)
+        import gc
+
+        gc.collect()
     return 0
 
 
@@ -536,7 +605,12 @@ def plan(
     min_iters: int = 3,
     min_time: float = 2.0,
 ) -> list[list[dict]]:
-    """The cases of a run, grouped by the process that measures them.
+    """The cases of a run: processes, each a list of interleaved sets.
+
+    A process measures one Keras backend, model and precision; a set is
+    the implementations measured side by side for one mode (keras-swin,
+    KerasHub on the same backend, the PyTorch reference, and on the torch
+    backend their `torch.compile` variants for float32 inference).
 
     Args:
         backends: Keras backends for keras-swin and KerasHub.
@@ -551,21 +625,21 @@ def plan(
         sweep_sizes: image sides of the batch-1 size sweep (float32,
             keras-swin and the PyTorch reference); empty for none.
         sweep_backends: Keras backends of the sweep; default `backends`.
-        torch_compile: also measure `torch.compile` (PyTorch baseline and
+        torch_compile: also measure `torch.compile` (PyTorch reference and
             keras-swin on the torch backend) for float32 inference.
         warmup: untimed calls before timing.
         min_iters: fewest timed calls.
         min_time: seconds of timed calls to reach, at least.
 
     Returns:
-        A list of process groups, each a list of case dicts.
+        A list of processes, each a list of sets, each a list of cases.
 
     Example:
         >>> groups = plan(backends=["jax"], models=["swin_t"],
         ...               modes=["inference"], dtypes=["float32"],
         ...               implementations=["keras_swin"], sweep_sizes=())
-        >>> [[c["impl"] for c in g] for g in groups]
-        [['peak'], ['keras_swin']]
+        >>> [[[c["impl"] for c in row] for row in p] for p in groups]
+        [[['peak']], [['keras_swin']]]
     """
     for name, values, allowed in (
         ("backend", backends, BACKENDS),
@@ -580,83 +654,85 @@ def plan(
                 f"unknown {name} {bad}; expected some of {list(allowed)}."
             )
     timing = dict(warmup=warmup, min_iters=min_iters, min_time=min_time)
-    groups = []
+    processes = []
     peak_backends = list(backends)
     if "hf_torch" in implementations and "torch" not in peak_backends:
         peak_backends.append("torch")
-    groups.extend(
-        [dict(impl="peak", backend=b, model=None)] for b in peak_backends
+    processes.extend(
+        [[dict(impl="peak", backend=b, model=None)]] for b in peak_backends
     )
 
-    def modes_cases(impl, backend, model, dtype, compiled):
-        out = []
-        for mode in modes:
-            if mode == "train" and backend == "torch" and compiled:
-                continue  # torch.compile: inference only
-            out.append(
-                dict(
-                    impl=impl,
-                    backend=backend,
-                    model=model,
-                    mode=mode,
-                    dtype=dtype,
-                    batch=1 if mode == "latency" else batch,
-                    size=size,
-                    compile=compiled,
-                    **timing,
-                )
-            )
-        return out
+    def case(impl, process, model, mode, dtype, size, compiled, **extra):
+        return dict(
+            impl=impl,
+            backend="torch" if impl == "hf_torch" else process,
+            process=process,
+            model=model,
+            mode=mode,
+            dtype=dtype,
+            batch=batch if mode in ("inference", "train") else 1,
+            size=size,
+            compile=compiled,
+            **dict(timing, **extra),
+        )
 
-    for model in models:
-        for dtype in dtypes:
-            for impl in implementations:
-                if impl == "hf_torch":
-                    variants = [("torch", False)]
-                    if torch_compile and dtype == "float32":
-                        variants.append(("torch", True))
-                else:
-                    variants = [(b, b != "torch") for b in backends]
+    order = [m for m in ("latency", "inference", "train") if m in modes]
+    for backend in backends:
+        keras_compiled = backend != "torch"
+        for model in models:
+            for dtype in dtypes:
+                sets = []
+                for mode in order:
+                    row = [
+                        case(
+                            impl,
+                            backend,
+                            model,
+                            mode,
+                            dtype,
+                            size,
+                            keras_compiled if impl != "hf_torch" else False,
+                        )
+                        for impl in implementations
+                    ]
                     if (
                         torch_compile
-                        and "torch" in backends
+                        and backend == "torch"
                         and dtype == "float32"
+                        and mode != "train"
                     ):
-                        variants.append(("torch", True))
-                for backend, compiled in variants:
-                    groups.append(
-                        modes_cases(impl, backend, model, dtype, compiled)
+                        row += [
+                            case(impl, backend, model, mode, dtype, size, True)
+                            for impl in ("keras_swin", "hf_torch")
+                            if impl in implementations
+                        ]
+                    sets.append(row)
+                if sets:
+                    processes.append(sets)
+    sweep = dict(warmup=1, min_iters=2, min_time=0.0)
+    for backend in sweep_backends or backends:
+        for model in models:
+            sets = [
+                [
+                    case(
+                        impl,
+                        backend,
+                        model,
+                        "sweep",
+                        "float32",
+                        s,
+                        impl == "keras_swin" and backend != "torch",
+                        **sweep,
                     )
-    for model in models:
-        for impl, backs in (
-            (
-                "keras_swin",
-                [(b, b != "torch") for b in (sweep_backends or backends)],
-            ),
-            ("hf_torch", [("torch", False)]),
-        ):
-            if impl not in implementations:
-                continue
-            for backend, compiled in backs:
-                groups.append(
-                    [
-                        dict(
-                            impl=impl,
-                            backend=backend,
-                            model=model,
-                            mode="sweep",
-                            dtype="float32",
-                            batch=1,
-                            size=s,
-                            compile=compiled,
-                            warmup=1,
-                            min_iters=2,
-                            min_time=0.0,
-                        )
-                        for s in sweep_sizes
-                    ]
-                )
-    return [g for g in groups if g]
+                    for impl in ("keras_swin", "hf_torch")
+                    if impl in implementations
+                ]
+                for s in sweep_sizes
+            ]
+            sets = [row for row in sets if row]
+            if sets:
+                processes.append(sets)
+    return processes
 
 
 def machine_info() -> dict:
@@ -720,40 +796,48 @@ def machine_info() -> dict:
     }
 
 
-def _run_group(group: list[dict], timeout: float, log) -> list[dict]:
-    backend = group[0]["backend"]
+def _run_process(sets: list[list[dict]], timeout: float, log) -> list[dict]:
+    """Runs one worker process; results stream to `log` as they come."""
+    cases = [case for row in sets for case in row]
+    backend = cases[0].get("process", cases[0]["backend"])
     with tempfile.NamedTemporaryFile(
         "w", suffix=".json", delete=False
     ) as handle:
-        json.dump(group, handle)
+        json.dump(sets, handle)
         path = handle.name
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
     results = []
+    errors = tempfile.TemporaryFile("w+")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "keras_swin.benchmark", "--worker", path],
+        stdout=subprocess.PIPE,
+        stderr=errors,
+        text=True,
+        env=env,
+    )
+    timer = threading.Timer(timeout, proc.kill)
+    timer.start()
     try:
-        proc = subprocess.run(
-            [sys.executable, "-m", "keras_swin.benchmark", "--worker", path],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=timeout,
-        )
-        for line in proc.stdout.splitlines():
+        for line in proc.stdout:
             if line.startswith("@@result "):
                 results.append(json.loads(line[len("@@result ") :]))
-        if proc.returncode and len(results) < len(group):
-            tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-            for case in group[len(results) :]:
-                results.append(
-                    dict(case, error=f"worker exit {proc.returncode}: {tail}")
-                )
-    except subprocess.TimeoutExpired:
-        done = len(results)
-        for case in group[done:]:
-            results.append(dict(case, error=f"timed out after {timeout} s"))
+                log(results[-1])
+        status = proc.wait()
     finally:
+        timer.cancel()
         os.unlink(path)
-    for result in results:
-        log(result)
+    if len(results) < len(cases):
+        errors.seek(0)
+        tail = (errors.read().strip().splitlines() or ["no output"])[-1]
+        why = (
+            f"killed after the {timeout:.0f} s limit"
+            if status < 0
+            else f"worker exit {status}: {tail}"
+        )
+        for case in cases[len(results) :]:
+            results.append(dict(case, error=why))
+            log(results[-1])
+    errors.close()
     return results
 
 
@@ -781,7 +865,7 @@ def _log_line(result: dict) -> str:
     return (
         f"{name}: {result['images_per_s']:.2f} img/s, "
         f"{result['ms_per_call']:.0f} ms/call, "
-        f"{result['peak_memory_mib'] or 0:.0f} MiB"
+        f"{result['memory_mib'] or 0:.0f} MiB added"
     )
 
 
@@ -821,7 +905,7 @@ def run(timeout: float = 1800.0, progress: bool = True, **plan_args) -> dict:
     groups = plan(
         backends=backends, implementations=implementations, **plan_args
     )
-    total = sum(len(g) for g in groups)
+    total = sum(len(row) for process in groups for row in process)
     done = 0
     start = time.perf_counter()
 
@@ -837,8 +921,8 @@ def run(timeout: float = 1800.0, progress: bool = True, **plan_args) -> dict:
             )
 
     results = []
-    for group in groups:
-        results.extend(_run_group(group, timeout, log))
+    for process in groups:
+        results.extend(_run_process(process, timeout, log))
     return {
         "machine": machine_info(),
         "skipped": skipped,
@@ -885,10 +969,11 @@ def peak_flops(report: dict) -> float | None:
 def markdown(report: dict) -> str:
     """The report as markdown tables of throughput and ratios.
 
-    Ratios are keras-swin's images/s over the baseline's: "vs PyTorch" is
-    against Hugging Face `transformers` in eager PyTorch (same precision),
-    "vs KerasHub" against KerasHub on the same Keras backend; "% peak" is
-    achieved FLOP/s over the best measured float32 matmul rate.
+    Ratios are a row's images/s over a baseline's measured side by side
+    in the same process: "vs PyTorch" is against Hugging Face
+    `transformers` in eager PyTorch (same precision), "vs KerasHub"
+    against KerasHub on the same Keras backend; "% peak" is achieved FLOP/s
+    over the best measured float32 matmul rate.
 
     Args:
         report: the dict `run` returns (or its JSON).
@@ -927,25 +1012,33 @@ def markdown(report: dict) -> str:
     ]
     keys = []
     for r in main:
-        key = (r["model"], r["mode"], r["dtype"], r["batch"], r["size"])
+        key = (
+            r.get("process"),
+            r["model"],
+            r["mode"],
+            r["dtype"],
+            r["batch"],
+            r["size"],
+        )
         if key not in keys:
             keys.append(key)
     lines += [
         "| model | mode | precision | implementation | backend | images/s "
-        "| ms/call | peak MiB | vs PyTorch | vs KerasHub | % peak |",
+        "| ms/call | MiB | vs PyTorch | vs KerasHub | % peak |",
         "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for model, mode, dtype, batch, size in keys:
-        same = dict(model=model, mode=mode, dtype=dtype, batch=batch, size=size)
+    for process, model, mode, dtype, batch, size in keys:
+        same = dict(
+            process=process,
+            model=model,
+            mode=mode,
+            dtype=dtype,
+            batch=batch,
+            size=size,
+        )
         reference = _find(results, impl="hf_torch", compile=False, **same)
         for r in main:
-            if (r["model"], r["mode"], r["dtype"], r["batch"], r["size"]) != (
-                model,
-                mode,
-                dtype,
-                batch,
-                size,
-            ):
+            if any(r.get(k) != v for k, v in same.items()):
                 continue
             backend = _backend_label(r)
             label = f"{MODELS[model]['title']} {size}px b{batch}"
@@ -956,7 +1049,7 @@ def markdown(report: dict) -> str:
                 )
                 continue
             vs_torch = vs_hub = None
-            if r["impl"] != "hf_torch":
+            if r is not reference:
                 vs_torch = _ratio(r, reference)
             if r["impl"] == "keras_swin":
                 vs_hub = _ratio(
@@ -964,7 +1057,6 @@ def markdown(report: dict) -> str:
                     _find(
                         results,
                         impl="keras_hub",
-                        backend=r["backend"],
                         compile=r["compile"],
                         **same,
                     ),
@@ -973,7 +1065,7 @@ def markdown(report: dict) -> str:
             lines.append(
                 f"| {label} | {mode} | {dtype} | {r['impl']} | {backend} "
                 f"| {_fmt(r['images_per_s'])} | {_fmt(r['ms_per_call'], 0)} "
-                f"| {_fmt(r['peak_memory_mib'], 0)} "
+                f"| {_fmt(r['memory_mib'], 0)} "
                 f"| {_fmt(vs_torch)}{'x' if vs_torch else ''} "
                 f"| {_fmt(vs_hub)}{'x' if vs_hub else ''} "
                 f"| {_fmt(share, 0)} |"
@@ -999,18 +1091,17 @@ def markdown(report: dict) -> str:
         ]
         rows = []
         for r in sweep:
-            row = (r["model"], r["impl"], r["backend"])
+            row = (r["model"], r["impl"], r["backend"], r.get("process"))
             if row not in rows:
                 rows.append(row)
-        for model, impl, backend in rows:
-            base = _find(
-                sweep, model=model, impl=impl, backend=backend, size=sizes[0]
+        for model, impl, backend, process in rows:
+            same = dict(
+                model=model, impl=impl, backend=backend, process=process
             )
+            base = _find(sweep, size=sizes[0], **same)
             cells = []
             for s in sizes:
-                r = _find(
-                    sweep, model=model, impl=impl, backend=backend, size=s
-                )
+                r = _find(sweep, size=s, **same)
                 if r is None:
                     cells.append("–")
                     continue
@@ -1118,6 +1209,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=sizes,
         default=list(SWEEP_SIZES),
         help="comma list; empty string for no sweep",
+    )
+    parser.add_argument(
+        "--sweep-backends",
+        type=listed(BACKENDS),
+        default=None,
+        help="Keras backends of the size sweep (default: --backends)",
+    )
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="add to the report already in --output, replacing the cases "
+        "measured again",
     )
     parser.add_argument(
         "--no-torch-compile", dest="torch_compile", action="store_false"

@@ -78,7 +78,7 @@ def test_keras_swin_cases_run(tiny_models, model, mode):
         benchmark.case_flops(result)
     )
     assert result["iterations"] >= 1
-    assert result["peak_memory_mib"] > 0
+    assert result["memory_mib"] > 0
 
 
 def test_mixed_bfloat16_case_runs(tiny_models):
@@ -93,7 +93,6 @@ def test_keras_hub_baseline_runs(tiny_models, model):
     assert "error" not in result, result.get("error")
 
 
-@pytest.mark.skipif(BACKEND != "torch", reason="PyTorch reference: torch leg")
 @pytest.mark.parametrize("mode", ["inference", "train"])
 def test_pytorch_reference_runs(tiny_models, mode):
     result = benchmark.run_case(
@@ -113,19 +112,27 @@ def test_matmul_peak_is_positive():
 
 
 def test_plan_covers_the_issue_and_rejects_unknown_names():
-    groups = benchmark.plan()
-    cases = [c for g in groups for c in g]
+    processes = benchmark.plan()
+    sets = [row for process in processes for row in process]
+    cases = [c for row in sets for c in row]
     assert {c["backend"] for c in cases if c["impl"] == "peak"} == {
         "tensorflow",
         "jax",
         "torch",
     }
-    for group in groups:  # one backend, model and precision per process
-        assert len({(c["backend"], c["model"]) for c in group}) == 1
+    for process in processes:  # one Keras backend and model per process
+        keys = {(c.get("process"), c["model"]) for r in process for c in r}
+        assert len(keys) == 1
+    for row in sets:  # a set: one mode, implementations side by side
+        assert len({(c.get("mode"), c.get("size")) for c in row}) == 1
+        if row[0].get("mode") in ("inference", "train", "latency"):
+            impls = [c["impl"] for c in row]
+            assert impls[:3] == ["keras_swin", "keras_hub", "hf_torch"]
+            assert {c["process"] for c in row} == {row[0]["backend"]}
     compiled_torch = [
         c for c in cases if c.get("compile") and c["backend"] == "torch"
     ]
-    assert compiled_torch
+    assert {c["impl"] for c in compiled_torch} == {"keras_swin", "hf_torch"}
     assert all(
         c["mode"] != "train" and c["dtype"] == "float32" for c in compiled_torch
     )
@@ -140,9 +147,22 @@ def test_plan_covers_the_issue_and_rejects_unknown_names():
         benchmark.plan(backends=["mxnet"])
 
 
+def test_interleaved_cases_are_measured_in_rounds(tiny_models):
+    results = benchmark.run_interleaved(
+        [_case(min_iters=3), _case(model="vit_tiny"), _case(size=2)]
+    )
+    assert [r["iterations"] for r in results[:2]] == [3, 3]
+    assert "error" in results[2]  # smaller than a patch: reported
+
+
 def _report():
     base = dict(
-        model="swin_t", mode="inference", dtype="float32", batch=8, size=224
+        process="jax",
+        model="swin_t",
+        mode="inference",
+        dtype="float32",
+        batch=8,
+        size=224,
     )
     results = [
         dict(impl="peak", backend="torch", flops_per_s=100e9, size=2048),
@@ -154,7 +174,7 @@ def _report():
             compile=False,
             images_per_s=8.0,
             ms_per_call=1000.0,
-            peak_memory_mib=900.0,
+            memory_mib=900.0,
             flops_per_s=72e9,
         ),
         dict(
@@ -164,7 +184,7 @@ def _report():
             compile=True,
             images_per_s=12.0,
             ms_per_call=666.7,
-            peak_memory_mib=800.0,
+            memory_mib=800.0,
             flops_per_s=108e9,
         ),
         dict(
@@ -174,7 +194,7 @@ def _report():
             compile=True,
             images_per_s=6.0,
             ms_per_call=1333.0,
-            peak_memory_mib=1000.0,
+            memory_mib=1000.0,
             flops_per_s=54e9,
         ),
         dict(
@@ -196,7 +216,7 @@ def _report():
             ms_per_call=100.0,
             images_per_s=10.0,
             flops_per_s=1.0,
-            peak_memory_mib=1.0,
+            memory_mib=1.0,
         ),
         dict(
             impl="keras_swin",
@@ -210,7 +230,7 @@ def _report():
             ms_per_call=420.0,
             images_per_s=1 / 0.42,
             flops_per_s=1.0,
-            peak_memory_mib=1.0,
+            memory_mib=1.0,
         ),
     ]
     machine = dict(
