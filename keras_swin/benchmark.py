@@ -85,6 +85,8 @@ BACKENDS = ("tensorflow", "jax", "torch")
 MODES = ("inference", "train", "latency")
 DTYPES = ("float32", "bfloat16")
 SWEEP_SIZES = (224, 448, 896)
+#: Seconds between timed calls (see `run_interleaved`).
+PAUSE_S = 0.5
 
 
 def macs(model: str, size: int) -> int:
@@ -474,7 +476,9 @@ def run_interleaved(cases: list[dict]) -> list[dict]:
     each round calling every case once, so that a slow spell of a shared
     machine slows all of them alike and their ratios stay fair. Rounds go
     on until `min_iters` rounds and `min_time` seconds (of the first
-    case's settings).
+    case's settings). Each timed call follows an untimed `PAUSE_S` pause,
+    so the worker threads of the framework called before (OpenMP and
+    Eigen pools spin-wait after work) are asleep when the next starts.
 
     Args:
         cases: dicts with `impl` ("keras_swin", "keras_hub", "hf_torch"),
@@ -532,6 +536,10 @@ def run_interleaved(cases: list[dict]) -> list[dict]:
         for entry in list(live):
             result, call, times = entry
             try:
+                # Untimed pause: the previous framework's worker threads
+                # spin-wait for a while after a call (OpenMP, Eigen); they
+                # must be asleep, not competing, when the next call starts.
+                time.sleep(PAUSE_S)
                 t = time.perf_counter()
                 call()
                 times.append(time.perf_counter() - t)

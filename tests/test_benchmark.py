@@ -42,6 +42,7 @@ def tiny_models(monkeypatch):
         ),
     }
     monkeypatch.setattr(benchmark, "MODELS", models)
+    monkeypatch.setattr(benchmark, "PAUSE_S", 0.0)
 
 
 def _case(**overrides):
