@@ -520,7 +520,11 @@ def run_interleaved(cases: list[dict]) -> list[dict]:
                 call()
             result["warmup_s"] = time.perf_counter() - start
             peak = memory.peak_mib()
-            result["memory_mib"] = None if peak is None else peak - before
+            # The kernel's resident counters lag a little; an increase
+            # below that lag reads as a small negative, i.e. none.
+            result["memory_mib"] = (
+                None if peak is None else max(peak - before, 0.0)
+            )
             live.append((result, call, []))
         except Exception as error:  # reported, not raised
             result["error"] = _error_line(error)
