@@ -85,8 +85,25 @@ BACKENDS = ("tensorflow", "jax", "torch")
 MODES = ("inference", "train", "latency")
 DTYPES = ("float32", "bfloat16")
 SWEEP_SIZES = (224, 448, 896)
-#: Seconds between timed calls (see `run_interleaved`).
-PAUSE_S = 0.5
+#: Untimed calls of a case right before each of its timed calls (see
+#: `run_interleaved`).
+PRIMER_CALLS = 1
+#: Allocator settings of the worker processes (`run(allocator=...)`).
+#: "cached" keeps freed memory in the process for every framework: TF's
+#: BFC allocator on CPU (TF otherwise frees large tensors to the system)
+#: and glibc malloc without mmap chunks or trimming (the heap torch and
+#: XLA:CPU allocate from). With the system defaults, a Swin-T training
+#: step on the 2-core CPU faulted in about 300,000 fresh pages (1.2 GB)
+#: per call on TensorFlow, about 1 s of kernel time; "system" measures
+#: those defaults.
+ALLOCATORS = {
+    "cached": {
+        "TF_CPU_ALLOCATOR_USE_BFC": "true",
+        "MALLOC_MMAP_MAX_": "0",
+        "MALLOC_TRIM_THRESHOLD_": str(2**40),
+    },
+    "system": {},
+}
 
 
 def macs(model: str, size: int) -> int:
@@ -476,9 +493,11 @@ def run_interleaved(cases: list[dict]) -> list[dict]:
     each round calling every case once, so that a slow spell of a shared
     machine slows all of them alike and their ratios stay fair. Rounds go
     on until `min_iters` rounds and `min_time` seconds (of the first
-    case's settings). Each timed call follows an untimed `PAUSE_S` pause,
-    so the worker threads of the framework called before (OpenMP and
-    Eigen pools spin-wait after work) are asleep when the next starts.
+    case's settings). Each timed call directly follows `PRIMER_CALLS`
+    untimed calls of the same case, so it never inherits another
+    framework's state: spinning OpenMP/Eigen worker threads, or a heap
+    just trimmed by another allocator (measured: a TensorFlow training
+    step right after a PyTorch one ran 1.6x slower, even 3 s later).
 
     Args:
         cases: dicts with `impl` ("keras_swin", "keras_hub", "hf_torch"),
@@ -540,10 +559,9 @@ def run_interleaved(cases: list[dict]) -> list[dict]:
         for entry in list(live):
             result, call, times = entry
             try:
-                # Untimed pause: the previous framework's worker threads
-                # spin-wait for a while after a call (OpenMP, Eigen); they
-                # must be asleep, not competing, when the next call starts.
-                time.sleep(PAUSE_S)
+                # Untimed primer: the timed call follows its own kind.
+                for _ in range(PRIMER_CALLS):
+                    call()
                 t = time.perf_counter()
                 call()
                 times.append(time.perf_counter() - t)
@@ -808,7 +826,9 @@ def machine_info() -> dict:
     }
 
 
-def _run_process(sets: list[list[dict]], timeout: float, log) -> list[dict]:
+def _run_process(
+    sets: list[list[dict]], timeout: float, log, allocator: str = "cached"
+) -> list[dict]:
     """Runs one worker process; results stream to `log` as they come."""
     cases = [case for row in sets for case in row]
     backend = cases[0].get("process", cases[0]["backend"])
@@ -818,6 +838,7 @@ def _run_process(sets: list[list[dict]], timeout: float, log) -> list[dict]:
         json.dump(sets, handle)
         path = handle.name
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
+    env.update(ALLOCATORS[allocator])
     results = []
     errors = tempfile.TemporaryFile("w+")
     proc = subprocess.Popen(
@@ -881,22 +902,35 @@ def _log_line(result: dict) -> str:
     )
 
 
-def run(timeout: float = 1800.0, progress: bool = True, **plan_args) -> dict:
+def run(
+    timeout: float = 1800.0,
+    progress: bool = True,
+    allocator: str = "cached",
+    **plan_args,
+) -> dict:
     """Runs a benchmark: every case in its own worker process.
 
     Args:
         timeout: seconds allowed to one worker process.
         progress: print one line per finished case to stderr.
+        allocator: a key of `ALLOCATORS`: "cached" (default) sets the
+            same memory-reusing allocator settings for every framework in
+            the workers; "system" leaves the defaults.
         **plan_args: arguments of `plan`.
 
     Returns:
-        The report: {"machine", "skipped", "results", "seconds"}.
+        The report: {"machine", "allocator", "skipped", "results",
+        "seconds"}; "allocator" is {"name", "env"}.
 
     Example:
         >>> report = run(backends=["torch"], models=["swin_t"],
         ...              modes=["latency"], dtypes=["float32"],
         ...              sweep_sizes=())
     """
+    if allocator not in ALLOCATORS:
+        raise ValueError(
+            f"allocator={allocator!r}; expected one of {list(ALLOCATORS)}."
+        )
     implementations = list(plan_args.pop("implementations", IMPLEMENTATIONS))
     skipped = []
     for impl, module in (
@@ -934,9 +968,10 @@ def run(timeout: float = 1800.0, progress: bool = True, **plan_args) -> dict:
 
     results = []
     for process in groups:
-        results.extend(_run_process(process, timeout, log))
+        results.extend(_run_process(process, timeout, log, allocator))
     return {
         "machine": machine_info(),
+        "allocator": {"name": allocator, "env": ALLOCATORS[allocator]},
         "skipped": skipped,
         "results": results,
         "seconds": time.perf_counter() - start,
@@ -1007,6 +1042,14 @@ def markdown(report: dict) -> str:
         + ".",
         "",
     ]
+    allocator = report.get("allocator")
+    if allocator:
+        settings = ", ".join(f"{k}={v}" for k, v in allocator["env"].items())
+        lines += [
+            f"Allocator settings of every worker: {allocator['name']}"
+            + (f" ({settings})." if settings else " (system defaults)."),
+            "",
+        ]
     if peak:
         per = ", ".join(
             f"{r['backend']} {r['flops_per_s'] / 1e9:.0f}"
@@ -1150,17 +1193,28 @@ def merge(old: dict, new: dict) -> dict:
     Returns:
         The merged report; `seconds` is the sum, `machine` the new one.
 
+    Raises:
+        ValueError: if the two runs used different allocator settings
+            (their numbers are not comparable).
+
     Example:
         >>> merge({"results": [], "skipped": [], "seconds": 1.0},
         ...       {"results": [], "skipped": [], "seconds": 2.0,
         ...        "machine": {}})["seconds"]
         3.0
     """
+    if old.get("allocator") != new.get("allocator"):
+        raise ValueError(
+            f"cannot merge a run with allocator {new.get('allocator')} into "
+            f"a report measured with {old.get('allocator')}; run again "
+            "without --merge."
+        )
     fresh = {_case_key(r) for r in new["results"]}
     results = [r for r in old["results"] if _case_key(r) not in fresh]
     skipped = list(dict.fromkeys(old.get("skipped", []) + new["skipped"]))
     return {
         "machine": new["machine"],
+        "allocator": new.get("allocator"),
         "skipped": skipped,
         "results": results + new["results"],
         "seconds": old.get("seconds", 0.0) + new["seconds"],
@@ -1237,6 +1291,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-torch-compile", dest="torch_compile", action="store_false"
     )
+    parser.add_argument(
+        "--allocator",
+        choices=list(ALLOCATORS),
+        default="cached",
+        help="cached (default): every framework keeps freed memory (TF's "
+        "BFC allocator on CPU, glibc without mmap/trim); system: defaults",
+    )
     parser.add_argument("--min-time", type=float, default=2.0)
     parser.add_argument("--min-iters", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=2)
@@ -1263,6 +1324,7 @@ def run_from_args(args) -> int:
     """
     report = run(
         timeout=args.timeout,
+        allocator=args.allocator,
         backends=args.backends,
         models=args.models,
         modes=args.modes,

@@ -42,7 +42,6 @@ def tiny_models(monkeypatch):
         ),
     }
     monkeypatch.setattr(benchmark, "MODELS", models)
-    monkeypatch.setattr(benchmark, "PAUSE_S", 0.0)
 
 
 def _case(**overrides):
@@ -156,6 +155,55 @@ def test_interleaved_cases_are_measured_in_rounds(tiny_models):
     assert "error" in results[2]  # smaller than a patch: reported
 
 
+def test_each_timed_call_directly_follows_a_call_of_its_own_case(
+    tiny_models, monkeypatch
+):
+    calls = []
+
+    def runner(case):
+        return lambda: calls.append(case["impl"])
+
+    monkeypatch.setattr(benchmark, "_keras_runner", runner)
+    monkeypatch.setattr(benchmark, "_torch_runner", runner)
+    results = benchmark.run_interleaved(
+        [
+            _case(impl="keras_swin", warmup=1, min_iters=2, min_time=0),
+            _case(impl="hf_torch", warmup=1, min_iters=2, min_time=0),
+        ]
+    )
+    assert [r["iterations"] for r in results] == [2, 2]
+    primer = benchmark.PRIMER_CALLS
+    assert primer >= 1
+    one_round = ["keras_swin"] * (primer + 1) + ["hf_torch"] * (primer + 1)
+    assert calls == ["keras_swin", "hf_torch"] + one_round * 2
+
+
+def test_allocator_settings_reach_the_worker(monkeypatch, tmp_path):
+    seen = {}
+
+    class FakeProcess:
+        def __init__(self, argv, stdout, stderr, text, env):
+            seen.update(env)
+            self.stdout = iter(
+                ["@@result " + json.dumps(dict(_case(), images_per_s=1.0))]
+            )
+
+        def wait(self):
+            return 0
+
+        def kill(self):
+            pass
+
+    monkeypatch.setattr(benchmark.subprocess, "Popen", FakeProcess)
+    case = _case()
+    benchmark._run_process([[case]], 60, lambda r: None, "cached")
+    for key, value in benchmark.ALLOCATORS["cached"].items():
+        assert seen[key] == value
+    assert seen["KERAS_BACKEND"] == BACKEND
+    with pytest.raises(ValueError, match="allocator='jemalloc'"):
+        benchmark.run(allocator="jemalloc")
+
+
 def _report():
     base = dict(
         process="jax",
@@ -239,6 +287,7 @@ def _report():
     )
     return dict(
         machine=machine,
+        allocator=dict(name="cached", env={"TF_CPU_ALLOCATOR_USE_BFC": "true"}),
         skipped=["keras_hub: not installed"],
         results=results,
         seconds=12.0,
@@ -248,6 +297,10 @@ def _report():
 def test_markdown_reports_ratios_peak_share_and_failures():
     text = benchmark.markdown(_report())
     assert "float32 matmul peak: 120 GFLOP/s" in text
+    assert (
+        "Allocator settings of every worker: cached "
+        "(TF_CPU_ALLOCATOR_USE_BFC=true)." in text
+    )
     row = next(
         line
         for line in text.splitlines()
@@ -313,7 +366,13 @@ def test_cli_rejects_unknown_backend(capsys):
 def test_merge_replaces_cases_measured_again():
     old = _report()
     again = dict(old["results"][3], images_per_s=16.0)  # keras_swin/jax
-    new = dict(machine=old["machine"], skipped=[], results=[again], seconds=3.0)
+    new = dict(
+        machine=old["machine"],
+        allocator=old["allocator"],
+        skipped=[],
+        results=[again],
+        seconds=3.0,
+    )
     merged = benchmark.merge(old, new)
     assert len(merged["results"]) == len(old["results"])
     swin = [
@@ -324,3 +383,10 @@ def test_merge_replaces_cases_measured_again():
     assert [r["images_per_s"] for r in swin] == [16.0]
     assert merged["seconds"] == 15.0
     assert merged["skipped"] == old["skipped"]
+
+
+def test_merge_refuses_runs_of_other_allocator_settings():
+    old = _report()
+    new = dict(old, allocator=dict(name="system", env={}), results=[])
+    with pytest.raises(ValueError, match="run again without --merge"):
+        benchmark.merge(old, new)
