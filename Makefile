@@ -3,6 +3,7 @@
 #               bundled digits (keras-swin train; results under runs/)
 #   make demo   set up .venv, then check the bundled official checkpoints
 #   make test   set up .venv, then run the suite once per Keras backend
+#               (the three backends in parallel processes)
 #   make bench  set up .venv, then the speed benchmark against PyTorch and
 #               KerasHub (benchmarks/results/latest.md; about 40 min on 2 cores)
 PYTHON ?= python3
@@ -36,16 +37,27 @@ bench: setup
 
 test: setup
 	$(BIN)/ruff check keras_swin weights_tools tests examples
-	@set -e; for backend in $(BACKENDS); do \
-		echo "== KERAS_BACKEND=$$backend"; \
-		start=$$(date +%s); \
-		KERAS_BACKEND=$$backend $(BIN)/python -m pytest tests $(PYTEST_ARGS); \
-		echo "== $$backend: $$(( $$(date +%s) - start )) s"; \
-	done
+	@# One pytest process per backend, all at once: most of a leg's time
+	@# is single-threaded compilation, so on 2 cores the legs overlap well.
+	@# Each leg's log is printed whole when it ends (also kept in .test-logs/).
+	@mkdir -p .test-logs; pids=""; \
+	for backend in $(BACKENDS); do \
+		echo "== KERAS_BACKEND=$$backend: started, log in .test-logs/$$backend.log"; \
+		( start=$$(date +%s); \
+		  KERAS_BACKEND=$$backend $(BIN)/python -m pytest tests \
+			-p no:cacheprovider $(PYTEST_ARGS) > .test-logs/$$backend.log 2>&1; \
+		  rc=$$?; \
+		  echo "== $$backend: exit $$rc after $$(( $$(date +%s) - start )) s" \
+			>> .test-logs/$$backend.log; \
+		  cat .test-logs/$$backend.log; exit $$rc ) & \
+		pids="$$pids $$!"; \
+	done; \
+	status=0; for pid in $$pids; do wait $$pid || status=1; done; \
+	exit $$status
 
 lint: setup
 	$(BIN)/ruff check keras_swin weights_tools tests examples
 	$(BIN)/ruff format --check keras_swin weights_tools tests examples
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .test-logs
