@@ -20,10 +20,14 @@ Each (Keras backend, model, precision) runs in a fresh worker process.
 Inside it, the implementations of one mode (keras-swin, KerasHub on that
 backend, the PyTorch reference, and the `torch.compile` variants on the
 torch backend) are measured side by side: built and warmed up in turn
-(compilation included, its time recorded), then timed in rounds that call
+(compilation included, its time recorded), then timed in rounds that time
 each once, so a noisy spell of a shared machine slows all alike and the
-ratios stay fair. Rounds go on until `min_time` seconds and at least
-`min_iters` rounds; the median call gives images/s. Every call ends with
+ratios stay fair. Each timed call directly follows an untimed call of the
+same case, so none inherits another framework's threads or heap state.
+Rounds go on until `min_time` seconds and at least `min_iters` rounds;
+the median call gives images/s. Workers run with the same memory-reusing
+allocator settings for every framework (`ALLOCATORS`, recorded in the
+report). Every call ends with
 its result on the host (a numpy array or a float loss), so asynchronous
 devices are synchronised. Memory ("MiB") is what building a model and
 running its warm-up calls added to the process: resident memory (Linux
