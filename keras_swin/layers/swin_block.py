@@ -8,6 +8,7 @@ from keras import ops
 from keras_swin.layers import windows
 from keras_swin.layers._serialization import ConfigFromArguments, register
 from keras_swin.layers.drop_path import DropPath
+from keras_swin.layers.gradient_barrier import gradient_barrier
 from keras_swin.layers.mlp import Mlp
 from keras_swin.layers.window_attention import WindowAttention
 
@@ -180,13 +181,14 @@ class SwinBlock(ConfigFromArguments, keras.layers.Layer):
         return x[:, :height, :width]
 
     def call(self, inputs, training=None):
+        inputs = gradient_barrier(inputs)
         height, width = inputs.shape[1], inputs.shape[2]
         x = self.norm1(inputs)
         if height is not None and width is not None:
             x = self._static_window_attention(x, height, width, training)
         else:
             x = self._dynamic_window_attention(x, training)
-        x = inputs + self.drop_path(x, training=training)
+        x = gradient_barrier(inputs + self.drop_path(x, training=training))
         return x + self.drop_path(
             self.mlp(self.norm2(x), training=training), training=training
         )

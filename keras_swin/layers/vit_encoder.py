@@ -7,6 +7,7 @@ import keras
 from keras_swin.layers._serialization import ConfigFromArguments, register
 from keras_swin.layers.attention import Attention
 from keras_swin.layers.drop_path import DropPath, linear_drop_path_rates
+from keras_swin.layers.gradient_barrier import gradient_barrier
 from keras_swin.layers.mlp import Mlp
 
 
@@ -107,8 +108,9 @@ class ViTEncoderBlock(ConfigFromArguments, keras.layers.Layer):
             layer.build(input_shape)
 
     def call(self, inputs, training=None):
+        inputs = gradient_barrier(inputs)
         x = self.attn(self.norm1(inputs), training=training)
-        x = inputs + self.drop_path(x, training=training)
+        x = gradient_barrier(inputs + self.drop_path(x, training=training))
         y = self.mlp(self.norm2(x), training=training)
         return x + self.drop_path(y, training=training)
 
