@@ -385,6 +385,38 @@ def test_merge_replaces_cases_measured_again():
     assert merged["skipped"] == old["skipped"]
 
 
+def test_merge_keeps_each_process_reference_and_one_peak_per_framework():
+    """A re-run in the JAX process must not replace the PyTorch reference
+    measured in the TensorFlow process, nor list a framework's peak twice
+    when another matrix size wins: the higher peak counts."""
+    ref = dict(impl="hf_torch", backend="torch", model="swin_t", mode="train",
+               dtype="float32", batch=8, size=224, compile=False)
+    old = dict(
+        machine={}, allocator=None, skipped=[], seconds=1.0,
+        results=[
+            dict(impl="peak", backend="torch", size=2048, flops_per_s=1.0e11),
+            dict(ref, process="tensorflow", images_per_s=3.0),
+            dict(ref, process="jax", images_per_s=3.1),
+        ],
+    )
+    new = dict(
+        machine={}, allocator=None, skipped=[], seconds=1.0,
+        results=[
+            dict(impl="peak", backend="torch", size=3072, flops_per_s=1.1e11),
+            dict(ref, process="jax", images_per_s=3.5),
+        ],
+    )
+    merged = benchmark.merge(old, new)["results"]
+    peaks = [r for r in merged if r["impl"] == "peak"]
+    assert [(r["size"], r["flops_per_s"]) for r in peaks] == [(3072, 1.1e11)]
+    refs = {r["process"]: r["images_per_s"] for r in merged if r["impl"] == "hf_torch"}
+    assert refs == {"tensorflow": 3.0, "jax": 3.5}
+    # A lower peak in the later run does not lower the machine's peak.
+    new["results"][0]["flops_per_s"] = 0.9e11
+    peaks = [r for r in benchmark.merge(old, new)["results"] if r["impl"] == "peak"]
+    assert [(r["size"], r["flops_per_s"]) for r in peaks] == [(2048, 1.0e11)]
+
+
 def test_merge_refuses_runs_of_other_allocator_settings():
     old = _report()
     new = dict(old, allocator=dict(name="system", env={}), results=[])
