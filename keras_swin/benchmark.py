@@ -1192,7 +1192,16 @@ def _case_key(result: dict) -> tuple:
     """
     if result.get("impl") == "peak":
         return ("peak", result.get("backend"))
-    names = ("impl", "backend", "process", "model", "mode", "dtype", "batch", "size")
+    names = (
+        "impl",
+        "backend",
+        "process",
+        "model",
+        "mode",
+        "dtype",
+        "batch",
+        "size",
+    )
     return tuple(result.get(k) for k in names) + (bool(result.get("compile")),)
 
 

@@ -389,10 +389,21 @@ def test_merge_keeps_each_process_reference_and_one_peak_per_framework():
     """A re-run in the JAX process must not replace the PyTorch reference
     measured in the TensorFlow process, nor list a framework's peak twice
     when another matrix size wins: the higher peak counts."""
-    ref = dict(impl="hf_torch", backend="torch", model="swin_t", mode="train",
-               dtype="float32", batch=8, size=224, compile=False)
+    ref = dict(
+        impl="hf_torch",
+        backend="torch",
+        model="swin_t",
+        mode="train",
+        dtype="float32",
+        batch=8,
+        size=224,
+        compile=False,
+    )
     old = dict(
-        machine={}, allocator=None, skipped=[], seconds=1.0,
+        machine={},
+        allocator=None,
+        skipped=[],
+        seconds=1.0,
         results=[
             dict(impl="peak", backend="torch", size=2048, flops_per_s=1.0e11),
             dict(ref, process="tensorflow", images_per_s=3.0),
@@ -400,7 +411,10 @@ def test_merge_keeps_each_process_reference_and_one_peak_per_framework():
         ],
     )
     new = dict(
-        machine={}, allocator=None, skipped=[], seconds=1.0,
+        machine={},
+        allocator=None,
+        skipped=[],
+        seconds=1.0,
         results=[
             dict(impl="peak", backend="torch", size=3072, flops_per_s=1.1e11),
             dict(ref, process="jax", images_per_s=3.5),
@@ -409,11 +423,17 @@ def test_merge_keeps_each_process_reference_and_one_peak_per_framework():
     merged = benchmark.merge(old, new)["results"]
     peaks = [r for r in merged if r["impl"] == "peak"]
     assert [(r["size"], r["flops_per_s"]) for r in peaks] == [(3072, 1.1e11)]
-    refs = {r["process"]: r["images_per_s"] for r in merged if r["impl"] == "hf_torch"}
+    refs = {
+        r["process"]: r["images_per_s"]
+        for r in merged
+        if r["impl"] == "hf_torch"
+    }
     assert refs == {"tensorflow": 3.0, "jax": 3.5}
     # A lower peak in the later run does not lower the machine's peak.
     new["results"][0]["flops_per_s"] = 0.9e11
-    peaks = [r for r in benchmark.merge(old, new)["results"] if r["impl"] == "peak"]
+    peaks = [
+        r for r in benchmark.merge(old, new)["results"] if r["impl"] == "peak"
+    ]
     assert [(r["size"], r["flops_per_s"]) for r in peaks] == [(2048, 1.0e11)]
 
 

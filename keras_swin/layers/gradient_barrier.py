@@ -1,4 +1,4 @@
-"""Identity whose gradient is materialised, to keep XLA:CPU from re-computing it.
+"""Identity whose gradient is materialised, so XLA:CPU cannot re-compute it.
 
 Why this exists (measured on JAX 0.10 / XLA:CPU, 2-core AMD EPYC): in the
 backward pass of a residual network, the gradient flowing down the residual

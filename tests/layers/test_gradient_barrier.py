@@ -1,4 +1,4 @@
-"""gradient_barrier: the identity forward, exact gradients, a real barrier on JAX."""
+"""gradient_barrier: identity forward, exact gradients, a barrier on JAX."""
 
 from __future__ import annotations
 
@@ -7,10 +7,18 @@ import numpy as np
 import pytest
 from helpers import BACKEND, to_numpy
 
-from keras_swin.layers import SwinBlock, ViTEncoderBlock, gradient_barrier as gb_module
+from keras_swin.layers import (
+    SwinBlock,
+    ViTEncoderBlock,
+)
+from keras_swin.layers import (
+    gradient_barrier as gb_module,
+)
 from keras_swin.layers.gradient_barrier import gradient_barrier
 
-jax_only = pytest.mark.skipif(BACKEND != "jax", reason="the barrier acts on JAX only")
+jax_only = pytest.mark.skipif(
+    BACKEND != "jax", reason="the barrier acts on JAX only"
+)
 
 
 @pytest.fixture
@@ -22,15 +30,21 @@ def barrier_enabled():
 
 
 def test_forward_is_the_identity(rng):
-    x = keras.ops.convert_to_tensor(rng.standard_normal((2, 5, 7)).astype("float32"))
+    x = keras.ops.convert_to_tensor(
+        rng.standard_normal((2, 5, 7)).astype("float32")
+    )
     y = gradient_barrier(x)
     assert tuple(y.shape) == (2, 5, 7)
     np.testing.assert_array_equal(to_numpy(y), to_numpy(x))
 
 
-@pytest.mark.skipif(BACKEND == "jax", reason="on JAX the barrier wraps its input")
+@pytest.mark.skipif(
+    BACKEND == "jax", reason="on JAX the barrier wraps its input"
+)
 def test_other_backends_return_the_input_object(rng):
-    x = keras.ops.convert_to_tensor(rng.standard_normal((3, 4)).astype("float32"))
+    x = keras.ops.convert_to_tensor(
+        rng.standard_normal((3, 4)).astype("float32")
+    )
     assert gradient_barrier(x) is x
 
 
@@ -39,13 +53,17 @@ def test_gradient_passes_bit_for_bit_including_special_values():
     import jax
     import jax.numpy as jnp
 
-    special = jnp.asarray([jnp.nan, -0.0, jnp.inf, -jnp.inf, 1.5, -2.25], jnp.float32)
+    special = jnp.asarray(
+        [jnp.nan, -0.0, jnp.inf, -jnp.inf, 1.5, -2.25], jnp.float32
+    )
     x = jnp.ones(6, jnp.float32)
     grad = jax.jit(jax.grad(lambda x, w: jnp.sum(gradient_barrier(x) * w)))
     # The first element decides the conditional's branch: try both branches.
     for w in (special, special[::-1]):
         got = np.asarray(grad(x, w))
-        np.testing.assert_array_equal(got.view(np.uint32), np.asarray(w).view(np.uint32))
+        np.testing.assert_array_equal(
+            got.view(np.uint32), np.asarray(w).view(np.uint32)
+        )
 
 
 @jax_only
@@ -56,9 +74,13 @@ def test_gradient_keeps_dtype_and_handles_empty_tensors(dtype):
 
     for shape in [(4, 3), (0, 3)]:
         x = jnp.full(shape, 0.5, dtype)
-        g = jax.grad(lambda t: jnp.sum(gradient_barrier(t) * 3).astype("float32"))(x)
+        g = jax.grad(
+            lambda t: jnp.sum(gradient_barrier(t) * 3).astype("float32")
+        )(x)
         assert g.dtype == jnp.dtype(dtype) and g.shape == shape
-        np.testing.assert_array_equal(np.asarray(g, np.float32), np.full(shape, 3.0))
+        np.testing.assert_array_equal(
+            np.asarray(g, np.float32), np.full(shape, 3.0)
+        )
 
 
 def _block_gradients(block, x, enabled):
@@ -98,8 +120,10 @@ def test_blocks_put_the_barrier_in_the_backward_pass_only(kind, rng):
     # Two barriers per block (block input, after the attention residual).
     assert plain_jaxpr.count("cond[") == 0
     assert barrier_jaxpr.count("cond[") == 2
-    for a, b in zip(plain, barred):
-        np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-6, atol=1e-6)
+    for a, b in zip(plain, barred, strict=True):
+        np.testing.assert_allclose(
+            np.asarray(b), np.asarray(a), rtol=1e-6, atol=1e-6
+        )
     # The forward pass is untouched: same outputs either way.
     gb_module.enabled = True
     y_on = to_numpy(block(x))
