@@ -1208,6 +1208,9 @@ def _case_key(result: dict) -> tuple:
 def merge(old: dict, new: dict) -> dict:
     """One report from two runs: `new`'s cases replace the same cases.
 
+    A replaced case keeps its place in the report; cases only `new` has
+    are appended.
+
     A case is the same when implementation, backend, worker process,
     model, mode, precision, batch, size and compilation match. A
     framework's matmul peak keeps the higher of the two measurements.
@@ -1235,25 +1238,29 @@ def merge(old: dict, new: dict) -> dict:
             f"a report measured with {old.get('allocator')}; run again "
             "without --merge."
         )
-    fresh = {_case_key(r) for r in new["results"]}
-    results = [r for r in old["results"] if _case_key(r) not in fresh]
-    added = list(new["results"])
-    # The matmul peak is a property of the machine and "the best counts":
-    # a framework's peak is the higher of the two runs' measurements.
+    fresh = {_case_key(r): r for r in new["results"]}
+    results = []
     for r in old["results"]:
-        if r.get("impl") != "peak":
-            continue
-        for i, n in enumerate(added):
-            if _case_key(n) == _case_key(r) and (r.get("flops_per_s") or 0) > (
-                n.get("flops_per_s") or 0
-            ):
-                added[i] = r
+        n = fresh.pop(_case_key(r), None)
+        if n is None:
+            results.append(r)
+        elif r.get("impl") == "peak" and (r.get("flops_per_s") or 0) > (
+            n.get("flops_per_s") or 0
+        ):
+            # The matmul peak is a property of the machine and "the best
+            # counts": a framework's peak is the higher of the two runs'.
+            results.append(r)
+        else:
+            # Measured again: the new case takes the old one's place, so
+            # the table keeps its order (backend, model, mode).
+            results.append(n)
+    results.extend(fresh.values())
     skipped = list(dict.fromkeys(old.get("skipped", []) + new["skipped"]))
     return {
         "machine": new["machine"],
         "allocator": new.get("allocator"),
         "skipped": skipped,
-        "results": results + added,
+        "results": results,
         "seconds": old.get("seconds", 0.0) + new["seconds"],
     }
 

@@ -437,6 +437,41 @@ def test_merge_keeps_each_process_reference_and_one_peak_per_framework():
     assert [(r["size"], r["flops_per_s"]) for r in peaks] == [(2048, 1.0e11)]
 
 
+def test_merge_keeps_the_order_of_the_report():
+    """A case measured again takes the old one's place; a new case goes
+    last. Otherwise the re-measured rows would land at the end of the
+    table, away from their backend's other rows."""
+    row = dict(backend="jax", process="jax", dtype="float32", batch=8)
+    old = dict(
+        machine={},
+        allocator=None,
+        skipped=[],
+        seconds=1.0,
+        results=[
+            dict(row, impl="keras_swin", mode="inference", images_per_s=1.0),
+            dict(row, impl="keras_swin", mode="train", images_per_s=2.0),
+            dict(row, impl="keras_hub", mode="train", images_per_s=3.0),
+        ],
+    )
+    new = dict(
+        machine={},
+        allocator=None,
+        skipped=[],
+        seconds=1.0,
+        results=[
+            dict(row, impl="keras_hub", mode="latency", images_per_s=9.0),
+            dict(row, impl="keras_swin", mode="train", images_per_s=4.0),
+        ],
+    )
+    merged = benchmark.merge(old, new)["results"]
+    assert [(r["impl"], r["mode"], r["images_per_s"]) for r in merged] == [
+        ("keras_swin", "inference", 1.0),
+        ("keras_swin", "train", 4.0),
+        ("keras_hub", "train", 3.0),
+        ("keras_hub", "latency", 9.0),
+    ]
+
+
 def test_merge_refuses_runs_of_other_allocator_settings():
     old = _report()
     new = dict(old, allocator=dict(name="system", env={}), results=[])

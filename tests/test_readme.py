@@ -48,3 +48,10 @@ def test_command_runs(command, in_checkout_copy):
         # in test_cli.py.
         argv = argv[2:]
     assert main(argv) == 0
+
+
+def test_readme_shows_the_latest_benchmark_report():
+    """The README's "Latest results" are benchmarks/results/latest.md,
+    verbatim: a re-run (or a --merge) must update both."""
+    latest = (ROOT / "benchmarks" / "results" / "latest.md").read_text()
+    assert latest.strip() in README
