@@ -424,14 +424,20 @@ def _torch_runner(case: dict):
     return call
 
 
-def matmul_peak(backend: str, sizes=(2048, 3072), repeats: int = 5) -> dict:
-    """Float32 matrix-multiply rate of a backend on this machine.
+def matmul_peak(
+    backend: str,
+    sizes=(2048, 3072),
+    repeats: int = 5,
+    dtype: str = "float32",
+) -> dict:
+    """Matrix-multiply rate of a backend on this machine, in one precision.
 
     Args:
         backend: "tensorflow", "jax" or "torch" (the native library, jitted
             on TensorFlow and JAX).
         sizes: square matrix sides tried; the best rate is kept.
         repeats: timed products per size.
+        dtype: "float32" or "bfloat16" (both operands and the product).
 
     Returns:
         {"flops_per_s": best FLOP/s, "size": the side that reached it}.
@@ -440,6 +446,8 @@ def matmul_peak(backend: str, sizes=(2048, 3072), repeats: int = 5) -> dict:
         >>> matmul_peak("torch")["flops_per_s"] > 0
         True
     """
+    if dtype not in DTYPES:
+        raise ValueError(f"unknown dtype {dtype!r}; expected one of {DTYPES}.")
     best = {"flops_per_s": 0.0, "size": None}
     for n in sizes:
         a = np.random.default_rng(0).random((n, n), "float32")
@@ -447,7 +455,7 @@ def matmul_peak(backend: str, sizes=(2048, 3072), repeats: int = 5) -> dict:
             import torch
 
             device = "cuda" if torch.cuda.is_available() else "cpu"
-            ta = torch.from_numpy(a).to(device)
+            ta = torch.from_numpy(a).to(device, getattr(torch, dtype))
 
             def product(ta=ta, device=device):
                 out = ta @ ta
@@ -458,7 +466,7 @@ def matmul_peak(backend: str, sizes=(2048, 3072), repeats: int = 5) -> dict:
         elif backend == "jax":
             import jax
 
-            ja = jax.device_put(a)
+            ja = jax.device_put(a).astype(dtype)
             f = jax.jit(lambda m: m @ m)
 
             def product(ja=ja, f=f):
@@ -467,7 +475,7 @@ def matmul_peak(backend: str, sizes=(2048, 3072), repeats: int = 5) -> dict:
         else:
             import tensorflow as tf
 
-            ta = tf.constant(a)
+            ta = tf.cast(tf.constant(a), dtype)
             f = tf.function(lambda m: tf.matmul(m, m), jit_compile=True)
 
             def product(ta=ta, f=f):
@@ -604,7 +612,15 @@ def _worker(args) -> int:
     groups = json.loads(Path(args.worker).read_text())
     for cases in groups:
         if cases[0].get("impl") == "peak":
-            outs = [dict(cases[0], **matmul_peak(cases[0]["backend"]))]
+            peak = cases[0]
+            outs = [
+                dict(
+                    peak,
+                    **matmul_peak(
+                        peak["backend"], dtype=peak.get("dtype", "float32")
+                    ),
+                )
+            ]
         else:
             outs = run_interleaved(cases)
         for out in outs:
@@ -693,7 +709,9 @@ def plan(
     if "hf_torch" in implementations and "torch" not in peak_backends:
         peak_backends.append("torch")
     processes.extend(
-        [[dict(impl="peak", backend=b, model=None)]] for b in peak_backends
+        [[dict(impl="peak", backend=b, model=None, dtype=d)]]
+        for d in dtypes
+        for b in peak_backends
     )
 
     def case(impl, process, model, mode, dtype, size, compiled, **extra):
@@ -889,7 +907,7 @@ def _backend_label(result: dict) -> str:
 def _log_line(result: dict) -> str:
     if result.get("impl") == "peak":
         rate = result.get("flops_per_s")
-        return f"matmul peak {result['backend']}: " + (
+        return f"{_dtype(result)} matmul peak {result['backend']}: " + (
             f"{rate / 1e9:.1f} GFLOP/s" if rate else result.get("error", "")
         )
     name = (
@@ -1002,8 +1020,21 @@ def _ratio(a, b):
     return a["images_per_s"] / b["images_per_s"]
 
 
-def peak_flops(report: dict) -> float | None:
-    """Best float32 matmul rate measured in a report (FLOP/s), or None.
+def _dtype(result: dict) -> str:
+    # Reports written before bfloat16 peaks were measured have float32
+    # peak rows without a dtype.
+    return result.get("dtype") or "float32"
+
+
+def peak_flops(report: dict, dtype: str = "float32") -> float | None:
+    """Best matmul rate of one precision measured in a report (FLOP/s).
+
+    Args:
+        report: the dict `run` returns (or its JSON).
+        dtype: "float32" or "bfloat16".
+
+    Returns:
+        The best rate of any framework, or None when none was measured.
 
     Example:
         >>> peak_flops({"results": [{"impl": "peak", "flops_per_s": 1e11}]})
@@ -1012,7 +1043,9 @@ def peak_flops(report: dict) -> float | None:
     rates = [
         r["flops_per_s"]
         for r in report["results"]
-        if r.get("impl") == "peak" and r.get("flops_per_s")
+        if r.get("impl") == "peak"
+        and r.get("flops_per_s")
+        and _dtype(r) == dtype
     ]
     return max(rates) if rates else None
 
@@ -1024,7 +1057,8 @@ def markdown(report: dict) -> str:
     in the same process: "vs PyTorch" is against Hugging Face
     `transformers` in eager PyTorch (same precision), "vs KerasHub"
     against KerasHub on the same Keras backend; "% peak" is achieved FLOP/s
-    over the best measured float32 matmul rate.
+    over the best matmul rate measured in the row's precision (bfloat16
+    rows: the bfloat16 matmul peak, the bound of mixed precision).
 
     Args:
         report: the dict `run` returns (or its JSON).
@@ -1037,7 +1071,7 @@ def markdown(report: dict) -> str:
     """
     results = report["results"]
     machine = report["machine"]
-    peak = peak_flops(report)
+    peaks = {d: peak_flops(report, d) for d in DTYPES}
     lines = [
         f"Machine: {machine['cpu']}, {machine['cpu_count']} logical CPUs"
         + (f", GPU {machine['gpu']}" if machine.get("gpu") else ", no GPU")
@@ -1054,14 +1088,18 @@ def markdown(report: dict) -> str:
             + (f" ({settings})." if settings else " (system defaults)."),
             "",
         ]
-    if peak:
+    for dtype, peak in peaks.items():
+        if not peak:
+            continue
         per = ", ".join(
             f"{r['backend']} {r['flops_per_s'] / 1e9:.0f}"
             for r in results
-            if r.get("impl") == "peak" and r.get("flops_per_s")
+            if r.get("impl") == "peak"
+            and r.get("flops_per_s")
+            and _dtype(r) == dtype
         )
         lines += [
-            f"float32 matmul peak: {peak / 1e9:.0f} GFLOP/s (best of {per}).",
+            f"{dtype} matmul peak: {peak / 1e9:.0f} GFLOP/s (best of {per}).",
             "",
         ]
     main = [
@@ -1120,6 +1158,7 @@ def markdown(report: dict) -> str:
                         **same,
                     ),
                 )
+            peak = peaks.get(dtype)
             share = r["flops_per_s"] / peak * 100 if peak else None
             lines.append(
                 f"| {label} | {mode} | {dtype} | {r['impl']} | {backend} "
@@ -1185,13 +1224,14 @@ def markdown(report: dict) -> str:
 def _case_key(result: dict) -> tuple:
     """What makes two results "the same case" for `merge`.
 
-    A matmul peak is one per framework, whatever matrix size won. A case
+    A matmul peak is one per framework and precision, whatever matrix
+    size won. A case
     is also keyed by the worker process it ran in: the PyTorch reference
     runs in every Keras backend's process, and each process's ratios
     compare against its own reference.
     """
     if result.get("impl") == "peak":
-        return ("peak", result.get("backend"))
+        return ("peak", result.get("backend"), _dtype(result))
     names = (
         "impl",
         "backend",

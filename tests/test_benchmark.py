@@ -106,9 +106,60 @@ def test_failing_case_is_reported_not_raised(tiny_models):
     assert "error" in result and result["error"].startswith("ValueError")
 
 
-def test_matmul_peak_is_positive():
-    peak = benchmark.matmul_peak(BACKEND, sizes=(128,), repeats=1)
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_matmul_peak_is_positive(dtype):
+    peak = benchmark.matmul_peak(BACKEND, sizes=(128,), repeats=1, dtype=dtype)
     assert peak["flops_per_s"] > 0 and peak["size"] == 128
+
+
+def test_matmul_peak_rejects_unknown_precision():
+    with pytest.raises(ValueError, match="unknown dtype 'float16'"):
+        benchmark.matmul_peak(BACKEND, sizes=(128,), dtype="float16")
+
+
+def test_plan_measures_a_matmul_peak_per_precision():
+    processes = benchmark.plan(
+        backends=["jax"],
+        models=["swin_t"],
+        modes=["inference"],
+        dtypes=["float32", "bfloat16"],
+        implementations=["keras_swin"],
+        sweep_sizes=(),
+    )
+    peaks = [p[0][0] for p in processes if p[0][0]["impl"] == "peak"]
+    assert [(c["backend"], c["dtype"]) for c in peaks] == [
+        ("jax", "float32"),
+        ("jax", "bfloat16"),
+    ]
+
+
+def test_markdown_shares_are_of_the_peak_of_the_rows_precision():
+    """A bfloat16 row is measured against the bfloat16 matmul peak (on a
+    CPU with bfloat16 matrix units it is several times the float32 one)."""
+    report = _report()
+    report["results"].append(
+        dict(impl="peak", backend="torch", dtype="bfloat16", flops_per_s=1e12)
+    )
+    report["results"].append(
+        dict(
+            report["results"][3],  # keras_swin / jax inference
+            dtype="bfloat16",
+            flops_per_s=250e9,
+        )
+    )
+    text = benchmark.markdown(report)
+    assert "float32 matmul peak: 120 GFLOP/s" in text
+    assert "bfloat16 matmul peak: 1000 GFLOP/s (best of torch 1000)" in text
+    shares = {
+        cells[3]: cells[11]
+        for cells in (
+            [c.strip() for c in line.split("|")]
+            for line in text.splitlines()
+            if "| keras_swin | jax |" in line and "inference" in line
+        )
+    }
+    # 108 of 120 GFLOP/s; 250 of 1000 GFLOP/s.
+    assert shares == {"float32": "90", "bfloat16": "25"}
 
 
 def test_plan_covers_the_issue_and_rejects_unknown_names():
