@@ -160,3 +160,27 @@ def test_mixed_bfloat16_global_policy_model_runs():
     out = layer(_inputs((2, 8, 8, 16)), training=True)
     assert keras.backend.standardize_dtype(out.dtype) == "bfloat16"
     assert np.isfinite(to_numpy(keras.ops.cast(out, "float32"))).all()
+
+
+@pytest.mark.parametrize("dtype", ["mixed_bfloat16", "float32"])
+def test_window_attention_training_path_matches_inference(dtype, monkeypatch):
+    """A biased training call takes explicit attention exactly where the
+    fused kernel's backward would be slow (PyTorch, CPU, 16-bit), and both
+    paths compute the same attention."""
+    layer = L.WindowAttention(16, 2, 4, dtype=dtype)
+    x = _inputs((6, 16, 16))
+    expected = to_numpy(keras.ops.cast(layer(x, training=False), "float32"))
+    calls = []
+    explicit = L.WindowAttention._explicit_attention
+
+    def spy(self, *args, **kwargs):
+        calls.append(1)
+        return explicit(self, *args, **kwargs)
+
+    monkeypatch.setattr(L.WindowAttention, "_explicit_attention", spy)
+    trained = keras.ops.cast(layer(x, training=True), "float32")
+    slow = keras.backend.backend() == "torch" and dtype == "mixed_bfloat16"
+    assert len(calls) == int(slow)
+    tol = 0.05 if dtype == "mixed_bfloat16" else 1e-5
+    scale = max(1.0, float(np.max(np.abs(expected))))
+    assert max_abs_diff(trained, expected) < tol * scale
