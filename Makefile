@@ -5,7 +5,8 @@
 #   make test   set up .venv, then run the suite once per Keras backend
 #               (the three backends in parallel processes)
 #   make bench  set up .venv, then the speed benchmark against PyTorch and
-#               KerasHub (benchmarks/results/latest.md; about 40 min on 2 cores)
+#               KerasHub (benchmarks/results/latest.md; about 50 min on 2 cores
+#               with the default float32 and bfloat16)
 PYTHON ?= python3
 VENV ?= .venv
 BACKENDS ?= tensorflow jax torch
