@@ -613,14 +613,8 @@ def _worker(args) -> int:
     for cases in groups:
         if cases[0].get("impl") == "peak":
             peak = cases[0]
-            outs = [
-                dict(
-                    peak,
-                    **matmul_peak(
-                        peak["backend"], dtype=peak.get("dtype", "float32")
-                    ),
-                )
-            ]
+            rate = matmul_peak(peak["backend"], dtype=_dtype(peak))
+            outs = [dict(peak, **rate)]
         else:
             outs = run_interleaved(cases)
         for out in outs:
