@@ -8,8 +8,8 @@ import os
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import keras
 import numpy as np
 
 from weights_tools import (
@@ -21,6 +21,9 @@ from weights_tools import (
 )
 from weights_tools.common import ConversionError, Converted, assign_strict
 from weights_tools.readers import read_checkpoint
+
+if TYPE_CHECKING:  # annotations only: reading a checkpoint needs no Keras
+    import keras
 
 
 @dataclass(frozen=True)

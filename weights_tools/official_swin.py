@@ -16,7 +16,6 @@ import re
 
 import numpy as np
 
-from keras_swin.layers import windows
 from weights_tools.common import (
     ConversionError,
     Converted,
@@ -27,6 +26,7 @@ from weights_tools.common import (
     linear_kernel,
     norm_rules,
 )
+from weights_tools.window_index import relative_position_index
 
 FORMAT = "official_swin"
 
@@ -242,7 +242,7 @@ def convert(tensors: dict[str, np.ndarray]) -> Converted:
         match = _INDEX.fullmatch(key)
         if match:
             side = math.isqrt(array.shape[0])
-            if not np.array_equal(array, windows.relative_position_index(side)):
+            if not np.array_equal(array, relative_position_index(side)):
                 raise ConversionError(
                     f"{key} differs from the official relative position "
                     f"index of a {side}x{side} window."
