@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import _compat_pickle
 import io
+import math
 import os
 import pickle
+import pickletools
 import struct
 import zipfile
 from collections.abc import Callable
@@ -31,16 +33,33 @@ from weights_tools._errors import (
     PathLike,
     UnsafeCheckpointError,
     _check_file,
+    _check_limit,
+    _check_materialized,
     _fail,
     _FormatProblem,
     _head,
+    _human,
     _int_tuple,
     _is_tar_head,
     _is_zip_head,
+    _materialize_cap,
     _np_dtype,
+    _read_member,
+    _wrong_member_size,
 )
 
-__all__ = ["read_pth"]
+__all__ = ["MAX_PICKLE_BYTES", "read_pth"]
+
+#: Default cap on the length of a checkpoint's pickle (``data.pkl`` or the
+#: legacy stream's pickles): 32 MiB, about 70 times the pickle of a state
+#: dict of 5,000 tensors.
+MAX_PICKLE_BYTES = 32 * 2**20
+# A pickle may hold one opcode per this many bytes of its cap (512 Ki
+# opcodes by default, about 17,000 tensors): each opcode can create an
+# object of up to ~200 bytes, so this bounds what unpickling allocates.
+_PICKLE_BYTES_PER_OPCODE = 64
+# Records such as ``byteorder`` and ``version`` are a few bytes long.
+_MAX_RECORD_BYTES = 64
 
 _TORCH_MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 _TORCH_LEGACY_PROTOCOL = 1001
@@ -472,10 +491,16 @@ class _RestrictedUnpickler(pickle.Unpickler):
             key = key.decode("ascii")
         if not isinstance(key, str) or type(numel) is not int or numel < 0:
             raise _FormatProblem(f"invalid storage id {pid!r}")
+        dtype = _np_dtype(stype.dtype_name)
         root = self._storages.get(key)
         if root is None:
-            root = _StorageRef(key, _np_dtype(stype.dtype_name), numel)
+            root = _StorageRef(key, dtype, numel)
             self._storages[key] = root
+        elif numel * dtype.itemsize != root.nbytes:
+            raise _FormatProblem(
+                f"storage '{key}' is declared twice with different sizes "
+                f"({root.nbytes} and {numel * dtype.itemsize} bytes)"
+            )
         if view is None:
             return root
         if not (
@@ -486,6 +511,12 @@ class _RestrictedUnpickler(pickle.Unpickler):
             raise _FormatProblem(f"invalid storage view {view!r}")
         _, view_offset, view_numel = view
         itemsize = root.dtype.itemsize
+        if view_offset + view_numel > root.numel:
+            raise _FormatProblem(
+                f"storage view {view!r} ends at element "
+                f"{view_offset + view_numel} but storage '{key}' holds only "
+                f"{root.numel} elements"
+            )
         return _StorageRef(
             key,
             root.dtype,
@@ -493,6 +524,79 @@ class _RestrictedUnpickler(pickle.Unpickler):
             byte_offset=view_offset * itemsize,
             nbytes=view_numel * itemsize,
         )
+
+
+# --------------------------------------------------------------------------
+# Pickle bounds
+# --------------------------------------------------------------------------
+
+_MEMO_PUTS = frozenset({"PUT", "BINPUT", "LONG_BINPUT"})
+
+
+class _BoundedStream:
+    """Read-only view of a binary stream that stops ``limit`` bytes on."""
+
+    def __init__(self, f: BinaryIO, limit: int, what: str) -> None:
+        self._f = f
+        self._start = f.tell()
+        self._limit = limit
+        self._what = what
+
+    def _room(self) -> int:
+        return self._limit - (self._f.tell() - self._start)
+
+    def _too_long(self) -> _FormatProblem:
+        return _FormatProblem(
+            f"{self._what} is longer than {_human(self._limit)} "
+            "(max_pickle_bytes); the pickle of a state dict takes about 100 "
+            "bytes per tensor. If you trust this file, pass a larger "
+            "max_pickle_bytes."
+        )
+
+    def read(self, n: int = -1) -> bytes:
+        if n < 0 or n > self._room():
+            raise self._too_long()
+        return self._f.read(n)
+
+    def readline(self, n: int = -1) -> bytes:
+        room = self._room()
+        line = self._f.readline(room + 1)
+        if len(line) > room:
+            raise self._too_long()
+        return line
+
+    def tell(self) -> int:
+        return self._f.tell() - self._start
+
+
+def _scan_pickle(f: BinaryIO, limit: int, what: str) -> None:
+    """Walks one pickle's opcodes without building anything, then rewinds.
+
+    Refuses a pickle longer than ``limit`` bytes, one with more than
+    ``limit // _PICKLE_BYTES_PER_OPCODE`` opcodes, and a memo index beyond
+    the opcodes read so far (the C unpickler would allocate a memo table
+    that large: 8 bytes of pickle can ask for gigabytes). Together these
+    bound what the unpickler that runs next may allocate.
+    """
+    start = f.tell()
+    max_ops = max(limit // _PICKLE_BYTES_PER_OPCODE, 1)
+    ops = 0
+    for opcode, arg, _ in pickletools.genops(_BoundedStream(f, limit, what)):
+        ops += 1
+        if ops > max_ops:
+            raise _FormatProblem(
+                f"{what} holds more than {max_ops} pickle opcodes (one per "
+                f"{_PICKLE_BYTES_PER_OPCODE} bytes of max_pickle_bytes="
+                f"{limit}); a state dict needs about 30 per tensor. If you "
+                "trust this file, pass a larger max_pickle_bytes."
+            )
+        if opcode.name in _MEMO_PUTS and (type(arg) is not int or arg >= ops):
+            raise _FormatProblem(
+                f"{what} stores memo entry {arg!r} after only {ops} opcodes; "
+                "picklers number memo entries from 0 (a corrupt or hostile "
+                "file)"
+            )
+    f.seek(start)
 
 
 # --------------------------------------------------------------------------
@@ -530,10 +634,67 @@ class _StorageSource:
             del self._cache[cache_key]
 
 
+def _view_bytes(name: str, ref: _TensorRef) -> int:
+    """Validates a tensor's view against its storage; returns its bytes.
+
+    Sizes, strides and the offset are non-negative ints (checked when the
+    tensor was unpickled); here the furthest element the view reaches must
+    lie inside the storage.
+    """
+    storage = ref.storage
+    itemsize = ref.dtype.itemsize
+    numel = math.prod(ref.size)
+    if numel:
+        n_elems = storage.nbytes // itemsize
+        last = ref.offset + sum(
+            (s - 1) * st for s, st in zip(ref.size, ref.stride, strict=True)
+        )
+        if last >= n_elems:
+            raise _FormatProblem(
+                f"tensor '{name}' (offset {ref.offset}, size {ref.size}, "
+                f"stride {ref.stride}) reaches element {last} but storage "
+                f"'{storage.key}' holds only {n_elems} {ref.dtype} elements"
+            )
+    return numel * itemsize
+
+
+def _check_budget(
+    state: dict[str, _TensorRef],
+    roots: dict[str, _StorageRef],
+    file_size: int,
+    max_materialized_bytes: int | None,
+) -> None:
+    """Checks every view and the bytes the read will take, reading nothing.
+
+    Both the storages to be read and the arrays to be returned must fit
+    under the cap of :func:`weights_tools._errors._materialize_cap`.
+    """
+    cap = _materialize_cap(file_size, max_materialized_bytes)
+    explicit = max_materialized_bytes is not None
+    sizes = {name: _view_bytes(name, ref) for name, ref in state.items()}
+    keys = dict.fromkeys(ref.storage.key for ref in state.values())
+    stored = sum(roots[key].nbytes for key in keys)
+    _check_materialized(
+        stored, cap, file_size, f"its {len(keys)} storage(s)", explicit
+    )
+    largest = max(sizes, key=sizes.get, default=None)
+    if largest is not None:
+        ref = state[largest]
+        what = (
+            f"its {len(state)} tensor(s) (the largest, '{largest}', has size "
+            f"{ref.size} and stride {ref.stride} over a storage of "
+            f"{ref.storage.nbytes} bytes)"
+        )
+        _check_materialized(sum(sizes.values()), cap, file_size, what, explicit)
+
+
 def _materialize_all(
     state: dict[str, _TensorRef], source: _StorageSource
 ) -> dict[str, np.ndarray]:
-    """Materialise tensors in order, dropping storage bytes after last use."""
+    """Materialise tensors in order, dropping storage bytes after last use.
+
+    Call :func:`_check_budget` first: this trusts the views.
+    """
     remaining: dict[str, int] = {}
     for ref in state.values():
         key = ref.storage.key
@@ -562,15 +723,6 @@ def _materialize(ref: _TensorRef, source: _StorageSource) -> np.ndarray:
     if any(s == 0 for s in ref.size):
         return np.empty(ref.size, dtype=dtype)
     n_elems = storage.nbytes // itemsize
-    last = ref.offset + sum(
-        (s - 1) * st for s, st in zip(ref.size, ref.stride, strict=True)
-    )
-    if last >= n_elems:
-        raise _FormatProblem(
-            f"tensor (offset {ref.offset}, size {ref.size}, stride "
-            f"{ref.stride}) reaches element {last} but storage "
-            f"'{storage.key}' holds only {n_elems} {dtype} elements"
-        )
     base = np.frombuffer(
         root, dtype=dtype, count=n_elems, offset=storage.byte_offset
     )
@@ -671,7 +823,23 @@ def _zip_prefix(names: list[str]) -> str | None:
     return None
 
 
-def _load_zip(zf: zipfile.ZipFile, path: str, key: str | None) -> dict:
+def _zip_record(zf: zipfile.ZipFile, name: str) -> bytes:
+    info = zf.getinfo(name)
+    if info.file_size > _MAX_RECORD_BYTES:
+        raise _FormatProblem(
+            f"record '{name}' is {_human(info.file_size)} long; a torch.save "
+            f"record is a few bytes (at most {_MAX_RECORD_BYTES} accepted)"
+        )
+    return bytes(_read_member(zf, info, info.file_size, "the zip directory"))
+
+
+def _load_zip(
+    zf: zipfile.ZipFile,
+    path: str,
+    key: str | None,
+    max_materialized_bytes: int | None,
+    max_pickle_bytes: int,
+) -> dict:
     names = zf.namelist()
     prefix = _zip_prefix(names)
     if prefix is None:
@@ -691,35 +859,71 @@ def _load_zip(zf: zipfile.ZipFile, path: str, key: str | None) -> dict:
         )
     big_endian = False
     if f"{prefix}byteorder" in name_set:
-        order = zf.read(f"{prefix}byteorder").strip()
+        order = _zip_record(zf, f"{prefix}byteorder").strip()
         if order not in (b"little", b"big"):
             raise _FormatProblem(f"unknown byteorder record {order!r}")
         big_endian = order == b"big"
     if f"{prefix}version" in name_set:
-        version = zf.read(f"{prefix}version").strip()
+        version = _zip_record(zf, f"{prefix}version").strip()
         if not version.isdigit():
             raise _FormatProblem(f"invalid version record {version!r}")
 
-    storages: dict[str, _StorageRef] = {}
-    unpickler = _RestrictedUnpickler(
-        io.BytesIO(zf.read(f"{prefix}data.pkl")), path, storages
+    pkl = zf.getinfo(f"{prefix}data.pkl")
+    if pkl.file_size > max_pickle_bytes:
+        raise _FormatProblem(
+            f"'{pkl.filename}' expands to {_human(pkl.file_size)}, more "
+            f"than max_pickle_bytes={max_pickle_bytes}; the pickle of a "
+            "state dict takes about 100 bytes per tensor. Refusing to "
+            "decompress it; if you trust this file, pass a larger "
+            "max_pickle_bytes."
+        )
+    stream = io.BytesIO(
+        _read_member(zf, pkl, pkl.file_size, "the zip directory")
     )
-    obj = unpickler.load()
+    _scan_pickle(stream, max_pickle_bytes, f"'{pkl.filename}'")
+    storages: dict[str, _StorageRef] = {}
+    obj = _RestrictedUnpickler(stream, path, storages).load()
+    del stream
     state, label = _select_state_dict(obj, key)
     state = _check_state_dict(state, label)
 
-    def read_root(storage_key: str) -> bytes:
+    members: dict[str, zipfile.ZipInfo] = {}
+    for ref in state.values():
+        storage_key = ref.storage.key
         member = f"{prefix}data/{storage_key}"
         if member not in name_set:
             raise _FormatProblem(f"missing archive member '{member}'")
-        return zf.read(member)
+        info = members[storage_key] = zf.getinfo(member)
+        root = storages[storage_key]
+        if info.file_size != root.nbytes:
+            _wrong_member_size(info, root.nbytes, _declared(root))
+    _check_budget(
+        state, storages, os.path.getsize(path), max_materialized_bytes
+    )
+
+    def read_root(storage_key: str) -> bytearray:
+        root = storages[storage_key]
+        return _read_member(
+            zf, members[storage_key], root.nbytes, _declared(root)
+        )
 
     source = _StorageSource(read_root, big_endian)
     return _materialize_all(state, source)
 
 
-def _load_legacy(f: BinaryIO, path: str, key: str | None) -> dict:
+def _declared(root: _StorageRef) -> str:
+    return f"storage '{root.key}' ({root.numel} x {root.dtype})"
+
+
+def _load_legacy(
+    f: BinaryIO,
+    path: str,
+    key: str | None,
+    max_materialized_bytes: int | None,
+    max_pickle_bytes: int,
+) -> dict:
     def header_pickle() -> Any:
+        _scan_pickle(f, max_pickle_bytes, "a header pickle")
         return _RestrictedUnpickler(f, path, None).load()
 
     try:
@@ -751,6 +955,7 @@ def _load_legacy(f: BinaryIO, path: str, key: str | None) -> dict:
         raise _FormatProblem("invalid sys_info record")
 
     storages: dict[str, _StorageRef] = {}
+    _scan_pickle(f, max_pickle_bytes, "the main pickle")
     obj = _RestrictedUnpickler(f, path, storages, legacy=True).load()
     keys = header_pickle()
     if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
@@ -773,6 +978,11 @@ def _load_legacy(f: BinaryIO, path: str, key: str | None) -> dict:
             )
         (count,) = struct.unpack("<q", count_bytes)
         nbytes = count * root.dtype.itemsize
+        if count >= 0 and count != root.numel:
+            raise _FormatProblem(
+                f"storage '{storage_key}' holds {count} elements but its "
+                f"declaration says {root.numel} (a corrupt or hostile file)"
+            )
         if count < 0 or pos + 8 + nbytes > file_size:
             raise _FormatProblem(
                 f"data of storage '{storage_key}' is truncated: needs "
@@ -783,6 +993,7 @@ def _load_legacy(f: BinaryIO, path: str, key: str | None) -> dict:
 
     state, label = _select_state_dict(obj, key)
     state = _check_state_dict(state, label)
+    _check_budget(state, storages, file_size, max_materialized_bytes)
 
     def read_root(storage_key: str) -> bytes:
         if storage_key not in offsets:
@@ -798,7 +1009,13 @@ def _load_legacy(f: BinaryIO, path: str, key: str | None) -> dict:
     return _materialize_all(state, source)
 
 
-def read_pth(path: PathLike, key: str | None = "auto") -> dict[str, np.ndarray]:
+def read_pth(
+    path: PathLike,
+    key: str | None = "auto",
+    *,
+    max_materialized_bytes: int | None = None,
+    max_pickle_bytes: int | None = MAX_PICKLE_BYTES,
+) -> dict[str, np.ndarray]:
     """Read a PyTorch ``torch.save`` checkpoint without torch or pickle code.
 
     Both containers are supported: the zip archive written by torch >= 1.6
@@ -811,6 +1028,17 @@ def read_pth(path: PathLike, key: str | None = "auto") -> dict[str, np.ndarray]:
     offsets, sizes and strides are honoured (views and transposed tensors
     come back as contiguous copies); ``nn.Parameter`` becomes a plain array.
 
+    Memory stays bounded by the file, whatever it holds: the pickle is
+    checked against ``max_pickle_bytes`` (its length, and one opcode per
+    64 bytes of it) before it is unpickled; every storage must hold
+    exactly the bytes its declaration says (checked before a compressed
+    member is decompressed, then read in 1 MiB chunks); every view must
+    lie inside its storage; and the storages read plus the arrays returned
+    may take at most ``max_materialized_bytes`` (default: the larger of
+    64 MiB and 4x the file size). A real checkpoint stays near 1x; a
+    hand-made one that repeats a storage through zero or overlapping
+    strides, or compresses it, is refused with a message saying so.
+
     Args:
         path: File to read (``str`` or ``os.PathLike``).
         key: Which dict in the file holds the tensors. ``"auto"`` (default):
@@ -820,6 +1048,15 @@ def read_pth(path: PathLike, key: str | None = "auto") -> dict[str, np.ndarray]:
             the top level must be a flat name -> tensor dict. Any other
             string: use that top-level entry. Key names are never altered
             (no ``module.`` stripping) and nested dicts are not flattened.
+        max_materialized_bytes: Cap on the bytes of storages read plus
+            arrays returned. ``None`` (default): the larger of
+            ``MATERIALIZE_FLOOR`` (64 MiB) and ``MATERIALIZE_FILE_FACTOR``
+            (4) times the file size. Raise it only for a file you trust.
+        max_pickle_bytes: Cap on the length of the pickle (``data.pkl``
+            or the legacy stream's pickles); it may also hold at most one
+            opcode per 64 bytes of it. Default (also for ``None``):
+            ``MAX_PICKLE_BYTES``, 32 MiB and 512 Ki opcodes, about 17,000
+            tensors.
 
     Returns:
         ``dict[str, numpy.ndarray]`` in file order: tensor name to a
@@ -831,18 +1068,28 @@ def read_pth(path: PathLike, key: str | None = "auto") -> dict[str, np.ndarray]:
         UnsafeCheckpointError: The pickle references a global outside the
             allow-list (e.g. ``os.system``); nothing was executed.
         CheckpointError: The file is not a torch checkpoint, is corrupt or
-            truncated, or the chosen state dict holds non-tensor entries.
+            truncated, the chosen state dict holds non-tensor entries, or
+            the file would exceed ``max_materialized_bytes`` or
+            ``max_pickle_bytes``.
         FileNotFoundError: ``path`` does not exist.
+        ValueError: A cap is not a positive int.
 
     Example:
         >>> sd = read_pth("swin_tiny_patch4_window7_224.pth")  # doctest: +SKIP
         >>> sd["patch_embed.proj.weight"].shape  # doctest: +SKIP
         (96, 3, 4, 4)
         >>> read_pth("training_state.pt", key="ema")  # doctest: +SKIP
+        >>> read_pth("trusted_broadcast.pth",  # doctest: +SKIP
+        ...          max_materialized_bytes=8 * 2**30)
     """
     spath = _check_file(path)
     if key is not None and not isinstance(key, str):
         raise TypeError(f"key must be a str or None, not {type(key)!r}")
+    _check_limit(max_materialized_bytes, "max_materialized_bytes")
+    _check_limit(max_pickle_bytes, "max_pickle_bytes")
+    if max_pickle_bytes is None:
+        max_pickle_bytes = MAX_PICKLE_BYTES
+    limits = (max_materialized_bytes, max_pickle_bytes)
     try:
         head = _head(spath, 512)
         if not head:
@@ -861,7 +1108,7 @@ def read_pth(path: PathLike, key: str | None = "auto") -> dict[str, np.ndarray]:
                     "PyTorch zip checkpoint",
                 ) from None
             with zf:
-                return _load_zip(zf, spath, key)
+                return _load_zip(zf, spath, key, *limits)
         if _is_tar_head(head):
             raise _fail(
                 spath,
@@ -869,7 +1116,7 @@ def read_pth(path: PathLike, key: str | None = "auto") -> dict[str, np.ndarray]:
                 "supported; re-save it with a recent torch",
             )
         with open(spath, "rb") as f:
-            return _load_legacy(f, spath, key)
+            return _load_legacy(f, spath, key, *limits)
     except CheckpointError:
         raise
     except _FormatProblem as err:
