@@ -28,6 +28,8 @@ import errno
 import functools
 import math
 import os
+import threading
+import warnings
 from collections.abc import Mapping, Sequence
 from importlib import resources
 
@@ -437,19 +439,104 @@ def _image_size(image_size) -> tuple[int, int]:
     return size
 
 
+#: Default of `load_image(max_pixels=...)`: the most pixels of a decoded
+#: image and of its resized copy (before the crop). Pillow's own warning
+#: threshold (a quarter GiB at 3 bytes per pixel).
+MAX_IMAGE_PIXELS = 89_478_485
+
+#: Images with alpha are composited on this colour (see `load_image`).
+ALPHA_BACKGROUND = (255, 255, 255)
+
+_PIL_LIMIT_LOCK = threading.Lock()
+_ROWS_PER_BLOCK = 1 << 20  # pixels converted per numpy block (bounds temps)
+
+
+def _open_image(path: str):
+    """Opens `path` lazily: Pillow reads the header, decodes nothing.
+
+    Pillow's own bomb check (a module global) is switched off while the
+    header is read, so that `load_image`'s `max_pixels` alone decides,
+    in both directions.
+    """
+    from PIL import Image
+
+    with _PIL_LIMIT_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        saved = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = None
+        try:
+            return Image.open(path)
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+
+
+def _scaled_to_uint8(image, scale: float, high: float) -> np.ndarray:
+    """A one-channel image of any depth -> uint8, `clip(x, 0, high) / scale`
+    rounded, converted a block of rows at a time."""
+    values = np.asarray(image)
+    out = np.empty(values.shape, np.uint8)
+    rows = max(1, _ROWS_PER_BLOCK // max(1, values.shape[1]))
+    for start in range(0, values.shape[0], rows):
+        block = values[start : start + rows].astype(np.float64)
+        np.clip(block, 0.0, high, out=block)
+        out[start : start + rows] = np.rint(block / scale)
+    return out
+
+
+def _to_rgb(image):
+    """A decoded Pillow image of any mode -> an RGB Pillow image."""
+    from PIL import Image
+
+    mode = image.mode
+    if mode.startswith("I;16") or mode == "I":
+        # 16-bit samples: 65535 -> 255 (v / 257), not clipped at 255.
+        # Mode "I" (32-bit) is taken as 16-bit data, Pillow's mode for
+        # some 16-bit files; values outside [0, 65535] are clipped.
+        gray = _scaled_to_uint8(image, 257.0, 65535.0)
+        return Image.fromarray(gray, mode="L").convert("RGB")
+    if mode == "F":
+        # float samples on the 0..255 scale, as Pillow's own conversion
+        gray = _scaled_to_uint8(image, 1.0, 255.0)
+        return Image.fromarray(gray, mode="L").convert("RGB")
+    if mode in ("RGBA", "LA", "PA", "La", "RGBa") or (
+        image.has_transparency_data
+    ):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (*ALPHA_BACKGROUND, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")  # RGB, L, 1, P, CMYK, YCbCr, ...
+
+
+def _resize_target(
+    img_h: int, img_w: int, height: int, width: int, crop_pct: float
+) -> tuple[int, int]:
+    """(new_h, new_w) of timm's eval resize, computed without resizing."""
+    scale_h = math.floor(height / crop_pct)
+    scale_w = math.floor(width / crop_pct)
+    if scale_h == scale_w:
+        short, long = min(img_h, img_w), max(img_h, img_w)
+        new_short, new_long = scale_h, int(scale_h * long / short)
+        if img_w <= img_h:
+            return new_long, new_short
+        return new_short, new_long
+    ratio = min(img_h / scale_h, img_w / scale_w)
+    return round(img_h / ratio), round(img_w / ratio)
+
+
 def load_image(
     path: str | os.PathLike,
     image_size=224,
     *,
     crop_pct: float = 0.875,
     interpolation: str = "bicubic",
+    max_pixels: int = MAX_IMAGE_PIXELS,
 ) -> np.ndarray:
     """Reads an image with the evaluation resize and center crop of timm.
 
     The steps of timm's `transforms_imagenet_eval` (crop mode "center"),
     without normalization (use `preprocess_input`):
 
-    1. open with Pillow and convert to RGB;
+    1. open with Pillow and convert to 8-bit RGB (see below);
     2. scale size `floor(size / crop_pct)` per target side;
     3. square target: resize the short side to the scale size, the long
        side to `int(scale * long / short)` (torchvision `Resize(int)`);
@@ -463,6 +550,28 @@ def load_image(
     Swin and ViT evaluate at `crop_pct=0.875` (224 -> resize to 256,
     crop 224) and 1.0 at 384.
 
+    Modes other than 8-bit RGB are converted, never clipped:
+
+    - 16-bit grayscale (`"I;16"`, `"I;16B"`, ...) is scaled to 8 bits,
+      `round(v / 257)` (65535 -> 255); 32-bit `"I"` is taken as 16-bit
+      data (clipped to [0, 65535] first);
+    - `"F"` (float) is read on the 0..255 scale, clipped and rounded;
+    - alpha (`"RGBA"`, `"LA"`, a palette or RGB/L image with a
+      transparent colour) is composited on white
+      (`ALPHA_BACKGROUND`), as a viewer shows the image on a page: the
+      colour stored under transparent pixels is arbitrary (often black),
+      and dropping the alpha channel would show it;
+    - `"P"`, `"1"`, `"L"`, `"CMYK"`, `"YCbCr"` with Pillow's conversion
+      (CMYK: `R = (255 - K) * (255 - C) / 255`).
+
+    Bounded memory: the image size is read from the file header and a
+    file of more than `max_pixels` pixels is refused before it is
+    decoded. The resize target is computed before resizing and refused
+    when it holds more than `max_pixels` pixels: resizing the short side
+    of an image with an extreme aspect ratio (1x10000 -> 256x2560000)
+    would otherwise allocate gigabytes for an image that is then cropped
+    to 224x224. Crop such an image yourself first.
+
     Args:
         path: image file, any format Pillow reads.
         image_size: output size, an int (square) or an (height, width)
@@ -471,14 +580,18 @@ def load_image(
             (0, 1].
         interpolation: Pillow filter of the resize: `"bicubic"`,
             `"bilinear"` or `"nearest"`.
+        max_pixels: the most pixels of the decoded image and of its
+            resized copy; default `MAX_IMAGE_PIXELS` (89,478,485).
+            Raise it for trusted large files.
 
     Returns:
         float32 array of shape (height, width, 3), values in [0, 255].
 
     Raises:
         FileNotFoundError: `path` does not exist.
-        ValueError: the file is not a readable image, or a bad
-            `image_size`, `crop_pct` or `interpolation`.
+        ValueError: the file is not a readable image, it or its resized
+            copy exceeds `max_pixels`, or a bad `image_size`,
+            `crop_pct`, `interpolation` or `max_pixels`.
 
     Example:
         >>> image = load_image("cat.jpg", 224)  # resize to 256, crop
@@ -497,6 +610,14 @@ def load_image(
             f"Unknown interpolation {interpolation!r}; choose one of "
             f"{list(_INTERPOLATIONS)}."
         )
+    if (
+        isinstance(max_pixels, bool)
+        or not isinstance(max_pixels, (int, np.integer))
+        or max_pixels < 1
+    ):
+        raise ValueError(
+            f"max_pixels must be a positive int, got {max_pixels!r}."
+        )
     resample = {
         "bicubic": Image.Resampling.BICUBIC,
         "bilinear": Image.Resampling.BILINEAR,
@@ -507,25 +628,36 @@ def load_image(
     if not os.path.exists(path):
         raise FileNotFoundError(errno.ENOENT, "No such image file", path)
     try:
-        with Image.open(path) as opened:
-            image = opened.convert("RGB")
+        opened = _open_image(path)
     except Exception as e:  # Pillow raises many types on broken files
         kind = "not an image" if isinstance(e, UnidentifiedImageError) else e
         raise ValueError(f"Cannot read image file {path!r}: {kind}") from e
-
-    img_w, img_h = image.size
-    scale_h = math.floor(height / crop_pct)
-    scale_w = math.floor(width / crop_pct)
-    if scale_h == scale_w:
-        short, long = min(img_h, img_w), max(img_h, img_w)
-        new_short, new_long = scale_h, int(scale_h * long / short)
-        if img_w <= img_h:
-            new_w, new_h = new_short, new_long
-        else:
-            new_w, new_h = new_long, new_short
-    else:
-        ratio = min(img_h / scale_h, img_w / scale_w)
-        new_h, new_w = round(img_h / ratio), round(img_w / ratio)
+    with opened:
+        img_w, img_h = opened.size
+        if img_w * img_h > max_pixels:
+            raise ValueError(
+                f"Image {path!r} is {img_w}x{img_h} = {img_w * img_h:,} "
+                f"pixels, more than the limit max_pixels={max_pixels:,}; "
+                "it was not decoded. Pass a larger max_pixels if the file "
+                "is trusted."
+            )
+        new_h, new_w = _resize_target(img_h, img_w, height, width, crop_pct)
+        if new_h * new_w > max_pixels:
+            raise ValueError(
+                f"Image {path!r} is {img_w}x{img_h} (width x height); "
+                f"the resize before the {width}x{height} crop would be "
+                f"{new_w}x{new_h} = {new_h * new_w:,} pixels, more than "
+                f"the limit max_pixels={max_pixels:,} (aspect ratio "
+                f"{max(img_w, img_h) / min(img_w, img_h):.0f}:1). Crop "
+                "the image to a less extreme aspect ratio first, or pass "
+                "a larger max_pixels."
+            )
+        try:
+            image = _to_rgb(opened)
+        except Exception as e:  # broken data, or a mode with no RGB
+            raise ValueError(
+                f"Cannot read image file {path!r} (mode {opened.mode}): {e}"
+            ) from e
     if (new_w, new_h) != (img_w, img_h):
         image = image.resize((new_w, new_h), resample=resample)
     if new_h < height or new_w < width:  # cannot happen for crop_pct <= 1
@@ -537,3 +669,225 @@ def load_image(
     left = int(round((new_w - width) / 2.0))
     image = image.crop((left, top, left + width, top + height))
     return np.asarray(image, dtype=np.float32)
+
+
+def id2label_names(id2label: Mapping, source: str = "id2label") -> list[str]:
+    """The class names of a Hugging Face `id2label`, in output order.
+
+    Args:
+        id2label: index -> name mapping whose keys are exactly the
+            strings `"0"` .. `"n-1"` (as in a `config.json`) or the ints
+            0 .. n-1; names must be strings.
+        source: what to call the mapping in error messages (e.g. the
+            `config.json` path).
+
+    Returns:
+        n names, entry `i` the name of output `i`.
+
+    Raises:
+        ValueError: not a mapping, keys other than 0 .. n-1 (the bad and
+            the missing keys are named), or a name that is not a string.
+
+    Example:
+        >>> id2label_names({"1": "dog", "0": "cat"})
+        ['cat', 'dog']
+    """
+    if not isinstance(id2label, Mapping):
+        raise ValueError(
+            f"{source} must map class indices to names, got "
+            f"{type(id2label).__name__}."
+        )
+    count = len(id2label)
+    by_index = {}
+    bad = []
+    for key, name in id2label.items():
+        if isinstance(key, str):
+            # "0", "1", ...: no sign, spaces or leading zeros
+            canonical = key.isascii() and key.isdigit()
+            if not canonical or str(int(key)) != key:
+                bad.append(key)
+                continue
+            index = int(key)
+        elif isinstance(key, (int, np.integer)) and not isinstance(key, bool):
+            index = int(key)
+        else:
+            bad.append(key)
+            continue
+        if not 0 <= index < count:
+            bad.append(key)
+            continue
+        by_index[index] = name
+    missing = [str(i) for i in range(count) if i not in by_index]
+    if bad or missing:
+        raise ValueError(
+            f"{source} keys must be exactly the class indices "
+            f"'0'..'{count - 1}' (one per class); unexpected keys: "
+            f"{bad[:10]}, missing: {missing[:10]}."
+        )
+    not_str = [
+        (i, by_index[i])
+        for i in range(count)
+        if not isinstance(by_index[i], str)
+    ]
+    if not_str:
+        raise ValueError(
+            f"{source} names must be strings; (index, value): {not_str[:5]}."
+        )
+    return [by_index[i] for i in range(count)]
+
+
+_PREPROCESSING_LAYER = "preprocessing_info"
+
+
+def attach_preprocessing(
+    model,
+    *,
+    mean,
+    std,
+    crop_pct: float,
+    interpolation: str,
+    class_names=None,
+):
+    """The same model, carrying its preprocessing in a `PreprocessingInfo`.
+
+    Returns a new functional model whose input first passes through a
+    `keras_swin.layers.PreprocessingInfo` layer named
+    `"preprocessing_info"` (an identity that stores the settings below),
+    then through the very layers of `model`: same layer objects, names
+    and weights (shared, not copied), same outputs. A `.keras` file saved
+    from it keeps the settings, and `model_preprocessing` or
+    `keras-swin predict IMAGE --weights model.keras` read them back.
+    The model still takes normalized pixels, as `model` does; the layer
+    records, it does not transform.
+
+    A `PreprocessingInfo` that `model` already has is replaced. The new
+    model is not compiled (compile it again to train it further). Use
+    `load_image(path, size, crop_pct=..., interpolation=...)` then
+    `preprocess_input(x, mean, std)` to prepare an input.
+
+    Args:
+        model: a functional (or built Sequential) `keras.Model` with one
+            input, e.g. (B, H, W, 3) -> logits (B, classes).
+        mean: per-channel mean on the [0, 1] scale.
+        std: per-channel standard deviation on the [0, 1] scale.
+        crop_pct: center-crop fraction of `load_image`, in (0, 1].
+        interpolation: `"bicubic"`, `"bilinear"` or `"nearest"`.
+        class_names: one name per output class, or None (an ImageNet
+            head named from its size, or a headless model).
+
+    Returns:
+        A `keras.Model` with `model`'s name, input shape and outputs.
+
+    Raises:
+        TypeError: `model` is a subclassed model (no layer graph).
+        ValueError: more than one input, `class_names` whose length is
+            not the model's class count, or settings that
+            `PreprocessingInfo` refuses.
+
+    Example:
+        >>> model = keras_swin.SwinTiny(weights=None, classes=2)
+        >>> model = attach_preprocessing(
+        ...     model, mean=IMAGENET_MEAN, std=IMAGENET_STD,
+        ...     crop_pct=0.875, interpolation="bicubic",
+        ...     class_names=["cat", "dog"])
+        >>> model.save("cats.keras")
+        >>> model_preprocessing(keras.saving.load_model("cats.keras"))
+        {'mean': (0.485, 0.456, 0.406), ..., 'class_names': ['cat', 'dog']}
+    """
+    import keras
+
+    from keras_swin.layers.preprocessing_info import PreprocessingInfo
+
+    try:
+        inputs = model.inputs
+    except (AttributeError, ValueError):
+        inputs = None
+    if not inputs:
+        raise TypeError(
+            f"attach_preprocessing needs a functional model with a layer "
+            f"graph; {type(model).__name__} {model.name!r} has no inputs "
+            "(a subclassed or unbuilt model)."
+        )
+    if len(inputs) != 1:
+        raise ValueError(
+            f"attach_preprocessing needs a model with one input; "
+            f"{model.name!r} has {len(inputs)}."
+        )
+    if class_names is not None:
+        classes = model.outputs[0].shape[-1]
+        if len(model.outputs) != 1 or len(class_names) != classes:
+            raise ValueError(
+                f"class_names has {len(class_names)} entries but "
+                f"{model.name!r} outputs {classes} classes."
+            )
+    info = PreprocessingInfo(
+        mean=mean,
+        std=std,
+        crop_pct=crop_pct,
+        interpolation=interpolation,
+        class_names=class_names,
+        name=_PREPROCESSING_LAYER,
+    )
+    (source,) = inputs
+    new_input = keras.Input(
+        batch_shape=source.shape, dtype=source.dtype, name=source.name
+    )
+    recorded = info(new_input)
+
+    def call(layer, *args, **kwargs):
+        if isinstance(layer, PreprocessingInfo):
+            return args[0]  # replaced by the new one
+        args, kwargs = keras.tree.map_structure(
+            lambda x: recorded if x is new_input else x, (args, kwargs)
+        )
+        return layer(*args, **kwargs)
+
+    # An uncompiled view over the same graph, so that cloning neither
+    # compiles nor builds an optimizer.
+    view = keras.Model(source, model.output, name=model.name)
+    clone = keras.models.clone_model(
+        view,
+        input_tensors=new_input,
+        clone_function=lambda layer: layer,
+        call_function=call,
+    )
+    return keras.Model(new_input, clone.output, name=model.name)
+
+
+def model_preprocessing(model) -> dict | None:
+    """The preprocessing settings a model carries, or None.
+
+    Reads the `PreprocessingInfo` layer that `attach_preprocessing` adds
+    (also after `keras.saving.load_model`).
+
+    Args:
+        model: any `keras.Model`.
+
+    Returns:
+        dict with `mean`, `std` (tuples of floats), `crop_pct`,
+        `interpolation` and `class_names` (list of str or None), or None
+        when the model has no `PreprocessingInfo` layer.
+
+    Example:
+        >>> settings = model_preprocessing(keras.saving.load_model("m.keras"))
+        >>> image = load_image("cat.jpg", 224, crop_pct=settings["crop_pct"],
+        ...                    interpolation=settings["interpolation"])
+        >>> x = preprocess_input(image[None], settings["mean"],
+        ...                      settings["std"])
+    """
+    from keras_swin.layers.preprocessing_info import PreprocessingInfo
+
+    for layer in getattr(model, "layers", ()):
+        if isinstance(layer, PreprocessingInfo):
+            return dict(
+                mean=layer.mean,
+                std=layer.std,
+                crop_pct=layer.crop_pct,
+                interpolation=layer.interpolation,
+                class_names=(
+                    None
+                    if layer.class_names is None
+                    else list(layer.class_names)
+                ),
+            )
+    return None

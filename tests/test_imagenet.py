@@ -276,3 +276,209 @@ def test_load_image_bad_arguments(tmp_path, kwargs, message):
     _gradient_png(path, 16, 16)
     with pytest.raises(ValueError, match=message):
         imagenet.load_image(path, **kwargs)
+
+
+# ------------------------------------------- load_image: modes and bounds
+def _png(path, pixels, mode=None):
+    Image.fromarray(pixels, mode=mode).save(path)
+    return path
+
+
+def test_load_image_16bit_gray_png_is_scaled_not_clipped(tmp_path):
+    # a real 16-bit PNG: columns 0, 257, ..., 65535 and, in a second row
+    # block, values that are not multiples of 257
+    ramp = (np.arange(256) * 257).astype(np.uint16)
+    odd = np.linspace(0, 65535, 256).round().astype(np.uint16)
+    pixels = np.stack([ramp] * 4 + [odd] * 4)  # (8, 256)
+    path = _png(tmp_path / "gray16.png", pixels)
+    with Image.open(path) as check:
+        assert check.mode == "I;16"  # Pillow reads it as 16-bit
+    image = imagenet.load_image(path, (8, 256), crop_pct=1.0)
+    assert image.shape == (8, 256, 3)
+    np.testing.assert_array_equal(
+        image[:4, :, 0], np.tile(np.arange(256), (4, 1))
+    )
+    np.testing.assert_array_equal(
+        image[4:, :, 1], np.tile(np.round(odd / 257.0), (4, 1))
+    )
+    assert (image[..., 0] == image[..., 2]).all()  # gray
+
+
+def test_load_image_16bit_big_endian_and_32bit_int(tmp_path):
+    values = np.array([[0, 257, 32896, 65535]], np.uint16)
+    big = Image.frombytes("I;16B", (4, 1), values.astype(">u2").tobytes())
+    big.save(tmp_path / "big.tif")
+    Image.fromarray(values.astype(np.int32) * np.int32([1, 1, 1, 2])).save(
+        tmp_path / "int32.tif"
+    )  # mode "I"; 131070 is clipped to 65535
+    for name in ("big.tif", "int32.tif"):
+        image = imagenet.load_image(
+            tmp_path / name, (1, 4), crop_pct=1.0, interpolation="nearest"
+        )
+        np.testing.assert_array_equal(image[0, :, 0], [0, 1, 128, 255])
+
+
+def test_load_image_float_mode(tmp_path):
+    values = np.array([[-5.0, 12.4, 12.6, 300.0]], np.float32)
+    Image.fromarray(values).save(tmp_path / "float.tif")  # mode "F"
+    image = imagenet.load_image(tmp_path / "float.tif", (1, 4), crop_pct=1.0)
+    np.testing.assert_array_equal(image[0, :, 1], [0, 12, 13, 255])
+
+
+def test_load_image_alpha_is_composited_on_white(tmp_path):
+    rgba = np.array(
+        [[[255, 0, 0, 128], [0, 0, 255, 0], [10, 20, 30, 255], [0, 0, 0, 64]]],
+        np.uint8,
+    )
+    _png(tmp_path / "rgba.png", rgba)
+    image = imagenet.load_image(tmp_path / "rgba.png", (1, 4), crop_pct=1.0)
+    color, alpha = rgba[0, :, :3] / 1.0, rgba[0, :, 3:] / 255.0
+    expected = color * alpha + 255.0 * (1 - alpha)  # over white
+    np.testing.assert_allclose(image[0], expected, atol=1.0)
+    assert image[0, 1].tolist() == [255.0] * 3  # transparent: white
+    la = np.array([[[0, 0], [100, 255]]], np.uint8)
+    Image.fromarray(la, mode="LA").save(tmp_path / "la.png")
+    image = imagenet.load_image(tmp_path / "la.png", (1, 2), crop_pct=1.0)
+    np.testing.assert_array_equal(image[0], [[255] * 3, [100] * 3])
+
+
+@pytest.mark.parametrize("transparent", [False, True])
+def test_load_image_palette(tmp_path, transparent):
+    palette = Image.new("P", (3, 1))
+    palette.putpalette([255, 0, 0, 0, 0, 255, 0, 128, 0] + [0] * 759)
+    palette.putdata([0, 1, 2])
+    path = tmp_path / "palette.png"
+    if transparent:
+        palette.save(path, transparency=1)  # index 1 is transparent
+    else:
+        palette.save(path)
+    image = imagenet.load_image(path, (1, 3), crop_pct=1.0)
+    middle = [255, 255, 255] if transparent else [0, 0, 255]
+    np.testing.assert_array_equal(image[0], [[255, 0, 0], middle, [0, 128, 0]])
+
+
+def test_load_image_cmyk_and_bilevel(tmp_path):
+    cmyk = Image.new("CMYK", (3, 1))
+    cmyk.putdata([(0, 255, 255, 0), (0, 0, 0, 255), (51, 102, 0, 0)])
+    cmyk.save(tmp_path / "cmyk.jpg", quality=100)
+    cmyk.save(tmp_path / "cmyk.tif")
+    image = imagenet.load_image(tmp_path / "cmyk.tif", (1, 3), crop_pct=1.0)
+    # R = (255 - K) * (255 - C) / 255, ...
+    np.testing.assert_array_equal(
+        image[0], [[255, 0, 0], [0, 0, 0], [204, 153, 255]]
+    )
+    bilevel = Image.new("1", (2, 1))
+    bilevel.putdata([0, 1])
+    bilevel.save(tmp_path / "bits.png")
+    image = imagenet.load_image(tmp_path / "bits.png", (1, 2), crop_pct=1.0)
+    np.testing.assert_array_equal(image[0], [[0, 0, 0], [255, 255, 255]])
+
+
+def test_load_image_refuses_large_decoded_size(tmp_path):
+    path = tmp_path / "big.png"
+    _gradient_png(path, 100, 60)
+    with pytest.raises(ValueError, match=r"100x60 = 6,000 pixels.*5,999"):
+        imagenet.load_image(path, 16, max_pixels=5999)
+    assert imagenet.load_image(path, 16, max_pixels=6000).shape == (16, 16, 3)
+    with pytest.raises(ValueError, match="max_pixels"):
+        imagenet.load_image(path, 16, max_pixels=0)
+
+
+def _png_with_header_size(path, width, height):
+    """A tiny valid PNG whose header claims width x height pixels."""
+    import struct
+    import zlib
+
+    _gradient_png(path, 2, 2)
+    data = bytearray(path.read_bytes())
+    # IHDR: 8-byte signature, 4-byte length, "IHDR", then width, height
+    data[16:24] = struct.pack(">II", width, height)
+    crc = zlib.crc32(bytes(data[12:29])) & 0xFFFFFFFF
+    data[29:33] = struct.pack(">I", crc)
+    path.write_bytes(bytes(data))
+
+
+def test_load_image_refuses_bomb_from_its_header(tmp_path):
+    path = tmp_path / "bomb.png"
+    _png_with_header_size(path, 100_000, 100_000)
+    assert path.stat().st_size < 200
+    with pytest.raises(ValueError, match=r"100000x100000.*89,478,485"):
+        imagenet.load_image(path)
+
+
+_EXTREME_SCRIPT = """
+import resource, sys, time
+import numpy as np
+from PIL import Image
+from keras_swin import imagenet
+
+path = sys.argv[1]
+Image.fromarray(np.full((10000, 1, 3), 90, np.uint8)).save(path)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+start = time.perf_counter()
+try:
+    imagenet.load_image(path, 224)
+except ValueError as error:
+    message = str(error)
+seconds = time.perf_counter() - start
+grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+print(repr(message))
+print(seconds, grown)
+"""
+
+
+def test_load_image_extreme_aspect_ratio_is_refused_fast(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "line.png"
+    result = subprocess.run(
+        [sys.executable, "-c", _EXTREME_SCRIPT, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    message, figures = result.stdout.strip().splitlines()[-2:]
+    assert path.stat().st_size < 200  # a 125-byte-class PNG
+    # 1 wide, 10000 tall: short side -> 256 gives 256x2560000
+    assert "1x10000" in message and "256x2560000" in message
+    assert "655,360,000" in message and "89,478,485" in message
+    seconds, grown_kib = figures.split()
+    assert float(seconds) < 0.5
+    assert int(grown_kib) < 20 * 1024  # under 20 MB more than before
+
+
+def test_load_image_resize_bound_uses_max_pixels(tmp_path):
+    path = tmp_path / "wide.png"
+    source = _gradient_png(path, width=40, height=4)
+    # short side 4 -> 16, long side int(16 * 40 / 4) = 160: 2560 pixels
+    with pytest.raises(ValueError, match=r"160x16 = 2,560 pixels"):
+        imagenet.load_image(path, 16, crop_pct=1.0, max_pixels=2559)
+    image = imagenet.load_image(path, 16, crop_pct=1.0, max_pixels=2560)
+    np.testing.assert_array_equal(
+        image, _expected(source, (160, 16), (72, 0, 88, 16))
+    )
+
+
+# --------------------------------------------------------- id2label_names
+def test_id2label_names():
+    assert imagenet.id2label_names({"1": "dog", "0": "cat"}) == ["cat", "dog"]
+    assert imagenet.id2label_names({0: "cat", 1: "dog"}) == ["cat", "dog"]
+
+
+@pytest.mark.parametrize(
+    "id2label, message",
+    [
+        ({"0": "a", "2": "b"}, r"unexpected keys: \['2'\], missing: \['1'\]"),
+        ({"a": "x", "b": "y"}, r"unexpected keys: \['a', 'b'\]"),
+        ({"0": "a", "01": "b"}, r"unexpected keys: \['01'\]"),
+        ({"0": "a", " 1": "b"}, r"unexpected keys: \[' 1'\]"),
+        ({"0": "a", "-1": "b"}, r"unexpected keys: \['-1'\]"),
+        ({"0": "a", "1": 7}, r"names must be strings.*\(1, 7\)"),
+        (["a", "b"], "must map class indices"),
+    ],
+)
+def test_id2label_names_errors(id2label, message):
+    with pytest.raises(ValueError, match=message):
+        imagenet.id2label_names(id2label, source="cfg/config.json id2label")

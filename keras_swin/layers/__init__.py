@@ -6,6 +6,7 @@ from keras_swin.layers.mlp import Mlp
 from keras_swin.layers.patch_embed import PatchEmbed
 from keras_swin.layers.patch_merging import PatchMerging
 from keras_swin.layers.position import ClassToken, PositionEmbedding
+from keras_swin.layers.preprocessing_info import PreprocessingInfo
 from keras_swin.layers.swin_block import SwinBlock, SwinStage
 from keras_swin.layers.token_pooling import TokenPooling
 from keras_swin.layers.vit_encoder import ViTEncoder, ViTEncoderBlock
@@ -26,6 +27,7 @@ __all__ = [
     "PatchEmbed",
     "PatchMerging",
     "PositionEmbedding",
+    "PreprocessingInfo",
     "SwinBlock",
     "SwinStage",
     "TokenPooling",
