@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -268,3 +269,219 @@ def natural_key(text: str) -> list:
         ['block_2', 'block_10']
     """
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text)]
+
+
+# ----------------------------------------------------------------- bounds
+#: Allowed ranges (inclusive) of the integer sizes a `config.json` states
+#: or a checkpoint's tensors imply, checked before anything is built.
+#: Generous: the largest released models use 1536-pixel images, widths
+#: of 6144, 48 blocks, 64 heads and 21843 classes; values beyond these
+#: ranges are corrupt or hostile and would only exhaust memory.
+SIZE_RANGES = {
+    "image side": (1, 8192),
+    "patch size": (1, 1024),
+    "channel count": (1, 1024),
+    "width": (1, 65536),
+    "block count": (0, 1024),
+    "head count": (1, 1024),
+    "window size": (1, 1024),
+    "class count": (0, 1_000_000),
+    "token count": (0, 1024),
+}
+
+#: Allowed ranges of float settings: (low, high), low excluded.
+FLOAT_RANGES = {
+    "MLP ratio": (0.0, 64.0),
+    "LayerNorm epsilon": (0.0, 1.0),
+    "crop fraction": (0.0, 1.0),
+    "standard deviation": (0.0, 1e6),
+}
+
+_MISSING = object()
+
+
+def _out_of_range(source: str, key: str, value, what: str, allowed: str):
+    return ConversionError(
+        f"{source}: {key}={value!r} is not a valid {what}: expected "
+        f"{allowed}. Sizes from a config or a checkpoint are checked "
+        "before anything is built; correct the file."
+    )
+
+
+def check_int(value, key: str, kind: str, source: str = "config.json") -> int:
+    """One size, checked against `SIZE_RANGES[kind]`.
+
+    Args:
+        value: the value read from the file.
+        key: its name in the file, for the message.
+        kind: a key of `SIZE_RANGES`.
+        source: the file, for the message.
+
+    Returns:
+        `value` (an int; bools are refused).
+
+    Raises:
+        ConversionError: not an int, or outside the range; the message
+            names the key, the value and the allowed range.
+
+    Example:
+        >>> check_int(224, "image_size", "image side")
+        224
+        >>> check_int(60000, "image_size", "image side")
+        Traceback (most recent call last):
+        ConversionError: config.json: image_size=60000 is not a valid ...
+    """
+    low, high = SIZE_RANGES[kind]
+    if type(value) is not int or not low <= value <= high:
+        raise _out_of_range(
+            source, key, value, kind, f"an int in {low}..{high}"
+        )
+    return value
+
+
+def check_ints(
+    value, key: str, kind: str, source: str = "config.json", length=None
+) -> tuple[int, ...]:
+    """A list of sizes (`depths`, per-stage heads, an (H, W) pair).
+
+    Args:
+        value: a list or tuple read from the file.
+        key, kind, source: as `check_int`.
+        length: the exact length required, or None for 1..16 entries.
+
+    Returns:
+        The sizes as a tuple of ints.
+
+    Raises:
+        ConversionError: not a list of that length, or an entry out of
+            range.
+
+    Example:
+        >>> check_ints([2, 2, 6, 2], "depths", "block count")
+        (2, 2, 6, 2)
+    """
+    lengths = (length, length) if length else (1, 16)
+    if not isinstance(value, list | tuple) or not (
+        lengths[0] <= len(value) <= lengths[1]
+    ):
+        count = length or f"{lengths[0]}..{lengths[1]}"
+        raise _out_of_range(
+            source, key, value, f"list of {kind}s", f"a list of {count} ints"
+        )
+    return tuple(
+        check_int(v, f"{key}[{i}]", kind, source) for i, v in enumerate(value)
+    )
+
+
+def check_float(
+    value, key: str, kind: str, source: str = "config.json"
+) -> float:
+    """A float setting, checked against `FLOAT_RANGES[kind]`.
+
+    Example:
+        >>> check_float(1e-5, "layer_norm_eps", "LayerNorm epsilon")
+        1e-05
+    """
+    low, high = FLOAT_RANGES[kind]
+    if (
+        type(value) not in (int, float)
+        or not math.isfinite(value)
+        or not low < value <= high
+    ):
+        raise _out_of_range(
+            source, key, value, kind, f"a number in ({low}, {high}]"
+        )
+    return float(value)
+
+
+def _lookup(meta: dict, dotted: str):
+    value = meta
+    for part in dotted.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return _MISSING
+        value = value[part]
+    return value
+
+
+def check_config(meta, checks: dict, source: str = "config.json") -> None:
+    """Checks the sizes a `config.json` states, before any is used.
+
+    Args:
+        meta: the parsed config (a dict; anything else is an error).
+        checks: dotted key -> (form, kind): form "int", "float", "pair"
+            (an int or an [H, W] list), "list" (1..16 ints) or
+            "int_or_list"; kind a key of `SIZE_RANGES` / `FLOAT_RANGES`.
+            Absent and null keys are skipped.
+        source: the file, for the message.
+
+    Raises:
+        ConversionError: naming the key, the value and the allowed range.
+
+    Example:
+        >>> check_config({"image_size": 60000},
+        ...              {"image_size": ("pair", "image side")})
+        Traceback (most recent call last):
+        ConversionError: config.json: image_size=60000 is not a valid ...
+    """
+    if not isinstance(meta, dict):
+        raise ConversionError(
+            f"{source}: expected a JSON object, found {type(meta).__name__}."
+        )
+    for key, (form, kind) in checks.items():
+        value = _lookup(meta, key)
+        if value is _MISSING or value is None:
+            continue
+        if form == "float":
+            check_float(value, key, kind, source)
+        elif form == "list" or (form == "int_or_list" and type(value) is list):
+            check_ints(value, key, kind, source)
+        elif form == "pair" and isinstance(value, list | tuple):
+            check_ints(value, key, kind, source, length=2)
+        else:
+            check_int(value, key, kind, source)
+
+
+def check_model_config(config: dict, source: str = "the checkpoint") -> dict:
+    """Checks the sizes of inferred builder arguments; returns `config`.
+
+    Run by every format's `infer_*config` on what the tensors (and
+    config.json) imply, so that no model is built from absurd sizes.
+
+    Raises:
+        ConversionError: naming the argument, the value and the range.
+
+    Example:
+        >>> check_model_config({"patch_size": 4, "input_shape": (224, 224, 3)})
+        {'patch_size': 4, 'input_shape': (224, 224, 3)}
+    """
+    source = f"{source} implies"
+    kinds = {
+        "patch_size": "patch size",
+        "window_size": "window size",
+        "embed_dim": "width",
+        "hidden_size": "width",
+        "mlp_dim": "width",
+        "representation_size": "width",
+        "num_layers": "block count",
+        "classes": "class count",
+        "num_register_tokens": "token count",
+    }
+    for key, kind in kinds.items():
+        if config.get(key) is not None:
+            check_int(config[key], key, kind, source)
+    if "depths" in config:
+        check_ints(config["depths"], "depths", "block count", source)
+    heads = config.get("num_heads")
+    if isinstance(heads, list | tuple):
+        check_ints(heads, "num_heads", "head count", source)
+    elif heads is not None:
+        check_int(heads, "num_heads", "head count", source)
+    if config.get("mlp_ratio") is not None:
+        check_float(config["mlp_ratio"], "mlp_ratio", "MLP ratio", source)
+    shape = config.get("input_shape")
+    if shape is not None:
+        height, width, channels = shape
+        check_int(height, "input_shape[0]", "image side", source)
+        check_int(width, "input_shape[1]", "image side", source)
+        check_int(channels, "input_shape[2]", "channel count", source)
+    return config

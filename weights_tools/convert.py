@@ -6,6 +6,7 @@ import json
 import math
 import os
 import warnings
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -19,8 +20,13 @@ from weights_tools import (
     resample,
     timm_format,
 )
-from weights_tools.common import ConversionError, Converted, assign_strict
-from weights_tools.readers import read_checkpoint
+from weights_tools.common import (
+    ConversionError,
+    Converted,
+    assign_strict,
+    check_config,
+)
+from weights_tools.readers import read_checkpoint, read_sharded
 
 if TYPE_CHECKING:  # annotations only: reading a checkpoint needs no Keras
     import keras
@@ -155,41 +161,87 @@ def detect_format(tensors: dict[str, np.ndarray], source: str = "", meta=None):
     )
 
 
+#: A config.json is a few kilobytes (about 1 MB with 21k label names).
+MAX_CONFIG_BYTES = 16 * 2**20
+
+
 def _read_meta(folder: str) -> dict | None:
+    """The folder's HF or timm config.json, its sizes checked, or None."""
     path = os.path.join(folder, "config.json")
     if not os.path.isfile(path):
         return None
     try:
+        if os.path.getsize(path) > MAX_CONFIG_BYTES:
+            raise ValueError(
+                f"it is {os.path.getsize(path)} bytes long, more than the "
+                f"{MAX_CONFIG_BYTES} a config.json may take"
+            )
         with open(path, encoding="utf-8") as handle:
             meta = json.load(handle)
     except (OSError, ValueError) as error:
         raise ConversionError(f"{path} is not readable JSON: {error}") from None
     # Only Hugging Face (model_type) and timm (architecture) configs count.
-    if isinstance(meta, dict) and (
-        "model_type" in meta or "architecture" in meta
-    ):
+    if isinstance(meta, dict) and "model_type" in meta:
+        check_config(meta, hf_format.CONFIG_CHECKS, path)
+        return meta
+    if isinstance(meta, dict) and "architecture" in meta:
+        timm_format.check_timm_config(meta, path)
         return meta
     return None
 
 
 def _read_sharded(index_path: str) -> dict[str, np.ndarray]:
+    # Shards must lie in the index's folder (readers.read_sharded).
+    return read_sharded(index_path)
+
+
+def is_keras_model_file(path) -> bool:
+    """Whether `path` is a Keras `.keras` model file, by its content.
+
+    A `.keras` file (Keras 3 `model.save`) is a zip archive holding
+    `config.json` and `metadata.json`; the name does not matter.
+
+    Args:
+        path: any path.
+
+    Returns:
+        True for a readable `.keras` archive, else False.
+
+    Example:
+        >>> is_keras_model_file("runs/digits/model.keras")
+        True
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path) or not zipfile.is_zipfile(path):
+        return False
     try:
-        with open(index_path, encoding="utf-8") as handle:
-            weight_map = json.load(handle)["weight_map"]
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise ConversionError(
-            f"{index_path} is not a shard index with a weight_map: {error}"
-        ) from None
-    folder = os.path.dirname(index_path)
-    tensors: dict[str, np.ndarray] = {}
-    for shard in dict.fromkeys(weight_map.values()):
-        tensors.update(read_checkpoint(os.path.join(folder, shard)))
-    missing = sorted(set(weight_map) - set(tensors))
-    if missing:
-        raise ConversionError(
-            f"{index_path} lists tensors its shards lack: {missing[:5]}"
-        )
-    return tensors
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+    except (OSError, zipfile.BadZipFile):
+        return False
+    return {"config.json", "metadata.json"} <= names
+
+
+def source_meta(path) -> dict | None:
+    """The Hugging Face or timm `config.json` of a checkpoint, or None.
+
+    Reads only the config (beside a file, or inside a folder), not the
+    tensors; `read_source` returns the same dict.
+
+    Args:
+        path: checkpoint file or folder.
+
+    Returns:
+        The parsed, size-checked config, or None without one.
+
+    Example:
+        >>> source_meta("hf_swin_tiny/")["model_type"]
+        'swin'
+    """
+    path = os.fspath(path)
+    return _read_meta(
+        path if os.path.isdir(path) else os.path.dirname(path) or "."
+    )
 
 
 def read_source(path) -> tuple[str, dict[str, np.ndarray], dict | None]:
@@ -228,6 +280,13 @@ def read_source(path) -> tuple[str, dict[str, np.ndarray], dict | None]:
         folder, file = path, candidate
     else:
         folder, file = os.path.dirname(path) or ".", path
+    if is_keras_model_file(file):
+        raise ConversionError(
+            f"{file} is a Keras model file (.keras), not a checkpoint of "
+            "named tensors: load it with load_checkpoint() or "
+            "keras.saving.load_model(), or pass it to `keras-swin predict "
+            "--weights`."
+        )
     if file.endswith(".index.json"):
         tensors = _read_sharded(file)
     else:
@@ -642,6 +701,15 @@ def load_checkpoint(
         ...     "swin_base_patch4_window7_224_22k.pth",
         ...     input_shape=(384, 384, 3), window_size=12, classes=1000)
     """
+    if is_keras_model_file(path):
+        return _load_keras_model(
+            os.fspath(path),
+            input_shape=input_shape,
+            classes=classes,
+            classifier_activation=classifier_activation,
+            format=format,
+            overrides=overrides,
+        )
     file, tensors, meta, fmt = _read(path, format)
     source_config = fmt.infer(tensors, meta, overrides)
     return build_and_load(
@@ -656,6 +724,71 @@ def load_checkpoint(
         position_resampling=fmt.position_resampling,
         overrides=overrides,
     )
+
+
+def _load_keras_model(
+    path: str,
+    *,
+    input_shape,
+    classes,
+    classifier_activation,
+    format,
+    overrides: dict,
+) -> keras.Model:
+    """`load_checkpoint` of a `.keras` file: the saved model, as it is.
+
+    A `.keras` file holds a built model, not tensors to fit to a new
+    architecture, so only arguments that it already satisfies are
+    accepted; anything else is refused rather than half applied.
+    """
+    # Keras is needed here only; importing the layers registers the
+    # classes a keras_swin .keras file names.
+    import keras
+
+    import keras_swin.layers  # noqa: F401
+
+    if format is not None or overrides:
+        given = ["format"] * (format is not None) + sorted(overrides)
+        raise ConversionError(
+            f"{path} is a saved Keras model; {', '.join(given)} only "
+            "apply to checkpoints of tensors. Convert the original "
+            "checkpoint with them instead."
+        )
+    try:
+        model = keras.saving.load_model(path, compile=False)
+    except Exception as error:  # Keras raises many types on bad files
+        raise ConversionError(
+            f"{path} is a .keras file that Keras cannot load: {error}"
+        ) from error
+    layers = {layer.name: layer for layer in model.layers}
+    head = layers.get("head")
+    stored_classes = getattr(head, "units", 0)
+    stored_shape = tuple(model.input_shape[1:])
+    refused = []
+    if input_shape is not None and tuple(input_shape) != stored_shape:
+        refused.append(
+            f"input_shape={tuple(input_shape)} (saved: {stored_shape})"
+        )
+    if classes is not None and classes != stored_classes:
+        refused.append(f"classes={classes} (saved: {stored_classes})")
+    if classifier_activation is not None:
+        serialize = keras.activations.serialize
+        wanted = serialize(keras.activations.get(classifier_activation))
+        saved = getattr(head, "activation", None)
+        saved = "no head" if saved is None else serialize(saved)
+        if wanted != saved:
+            refused.append(
+                f"classifier_activation={classifier_activation!r} "
+                f"(saved: {saved})"
+            )
+    if refused:
+        raise ConversionError(
+            f"{path} is a saved Keras model and cannot be rebuilt with "
+            f"{'; '.join(refused)}. Convert the original checkpoint with "
+            "these options, or change the loaded model yourself."
+        )
+    model.checkpoint_notes = []
+    return model
 
 
 def load_weights_into(

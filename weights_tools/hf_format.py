@@ -29,10 +29,36 @@ import re
 import numpy as np
 
 from weights_tools import official_swin, timm_format
-from weights_tools.common import ConversionError, Converted, renamed_view
+from weights_tools.common import (
+    ConversionError,
+    Converted,
+    check_config,
+    check_model_config,
+    renamed_view,
+)
 
 SWIN = "hf_swin"
 VIT = "hf_vit"
+
+#: config.json sizes checked before any is used (`common.check_config`;
+#: the ranges are `common.SIZE_RANGES`).
+CONFIG_CHECKS = {
+    "image_size": ("pair", "image side"),
+    "patch_size": ("pair", "patch size"),
+    "num_channels": ("int", "channel count"),
+    "embed_dim": ("int", "width"),
+    "hidden_size": ("int", "width"),
+    "intermediate_size": ("int", "width"),
+    "num_hidden_layers": ("int", "block count"),
+    "num_attention_heads": ("int", "head count"),
+    "depths": ("list", "block count"),
+    "num_heads": ("list", "head count"),
+    "window_size": ("int", "window size"),
+    "encoder_stride": ("int", "patch size"),
+    "num_labels": ("int", "class count"),
+    "mlp_ratio": ("float", "MLP ratio"),
+    "layer_norm_eps": ("float", "LayerNorm epsilon"),
+}
 
 _APPROXIMATE_GELU = {"gelu_new", "gelu_pytorch_tanh", "gelu_fast"}
 
@@ -195,6 +221,8 @@ def infer_swin_config(tensors, meta=None) -> dict:
         >>> infer_swin_config(tensors, json.load(open("config.json")))
         {'embed_dim': 96, ...}
     """
+    if meta is not None:
+        check_config(meta, CONFIG_CHECKS)
     named, _ = _swin_official(tensors)
     if "absolute_pos_embed" in named:
         raise ConversionError(
@@ -219,7 +247,7 @@ def infer_swin_config(tensors, meta=None) -> dict:
             f"hidden_act={meta['hidden_act']!r} is not supported for Swin "
             "(only 'gelu')."
         )
-    return config
+    return check_model_config(config)
 
 
 def convert_swin(tensors, meta=None) -> Converted:
@@ -265,6 +293,8 @@ def infer_vit_config(tensors, meta=None, overrides=None) -> dict:
         ...     "layer_norm_epsilon"]
         1e-12
     """
+    if meta is not None:
+        check_config(meta, CONFIG_CHECKS)
     named, _ = _vit_timm(tensors)
     heads = _config_value(meta, "num_attention_heads")
     size = _config_value(meta, "image_size")

@@ -21,6 +21,7 @@ from weights_tools.common import (
     Converted,
     Rule,
     apply_rules,
+    check_model_config,
     conv_kernel,
     dense_rules,
     linear_kernel,
@@ -202,7 +203,7 @@ def infer_config(tensors: dict[str, np.ndarray]) -> dict:
 
     fc1 = tensors["layers.0.blocks.0.mlp.fc1.weight"]
     head = tensors.get("head.weight")
-    return dict(
+    config = dict(
         embed_dim=int(embed_dim),
         depths=depths,
         num_heads=num_heads,
@@ -216,6 +217,7 @@ def infer_config(tensors: dict[str, np.ndarray]) -> dict:
         classes=0 if head is None else int(head.shape[0]),
         input_shape=(image, image, int(channels)),
     )
+    return check_model_config(config)
 
 
 def convert(tensors: dict[str, np.ndarray]) -> Converted:

@@ -23,6 +23,7 @@ from weights_tools.common import (
     Converted,
     Rule,
     apply_rules,
+    check_model_config,
     natural_key,
 )
 
@@ -208,7 +209,7 @@ def infer_config(tensors: dict[str, np.ndarray]) -> dict:
         )
     pre_logits = tensors.get("pre_logits/kernel")
     head = tensors.get("head/kernel")
-    return dict(
+    config = dict(
         patch_size=int(patch),
         hidden_size=int(hidden),
         num_layers=len(layers),
@@ -223,6 +224,7 @@ def infer_config(tensors: dict[str, np.ndarray]) -> dict:
         classes=0 if head is None else int(head.shape[1]),
         input_shape=(side * patch, side * patch, int(channels)),
     )
+    return check_model_config(config)
 
 
 def convert(tensors: dict[str, np.ndarray]) -> Converted:

@@ -19,6 +19,12 @@ Supported formats:
   container (torch >= 1.6) and the legacy non-zip pickle stream.
 * ``.safetensors`` files.
 * ``.npz`` archives (never unpickled).
+* Sharded checkpoints: an ``*.index.json`` whose ``weight_map`` names
+  shard files beside it (:func:`read_sharded`).
+
+Memory stays bounded by the file: see :mod:`weights_tools._errors` and the
+``max_materialized_bytes`` argument of :func:`read_pth`,
+:func:`read_npz` and :func:`read_checkpoint`.
 
 Example:
     >>> from weights_tools.readers import read_checkpoint
@@ -29,12 +35,13 @@ Example:
 
 from __future__ import annotations
 
+import ast
 import json
 import math
 import os
 import struct
 import zipfile
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -44,15 +51,21 @@ from weights_tools._errors import (
     PathLike,
     UnsafeCheckpointError,
     _check_file,
+    _check_limit,
+    _check_materialized,
     _fail,
     _FormatProblem,
     _head,
+    _human,
     _int_tuple,
     _is_tar_head,
     _is_zip_head,
+    _materialize_cap,
     _np_dtype,
+    _read_exactly,
+    _wrong_member_size,
 )
-from weights_tools.pth import _zip_prefix, read_pth
+from weights_tools.pth import MAX_PICKLE_BYTES, _zip_prefix, read_pth
 
 __all__ = [
     "CheckpointError",
@@ -61,9 +74,15 @@ __all__ = [
     "read_npz",
     "read_pth",
     "read_safetensors",
+    "read_sharded",
 ]
 
+# The safetensors library's own limit on its JSON header.
 _MAX_SAFETENSORS_HEADER = 100 * 1024 * 1024
+# numpy's default max_header_size for .npy headers.
+_MAX_NPY_HEADER = 10000
+# A shard index is a few hundred kilobytes even for thousands of tensors.
+_MAX_INDEX_BYTES = 64 * 2**20
 
 
 # --------------------------------------------------------------------------
@@ -124,28 +143,60 @@ def _safetensors_header(f: BinaryIO, path: str) -> tuple[dict, int]:
             and len(info["data_offsets"]) == 2
         ):
             raise _FormatProblem(f"invalid safetensors entry for '{name}'")
+    _check_safetensors_layout(header, size - 8 - header_len)
     return header, 8 + header_len
 
 
-def _decode_safetensors(f: BinaryIO, header: dict, data_start: int) -> dict:
-    out = {}
-    size = os.fstat(f.fileno()).st_size
+def _check_safetensors_layout(header: dict, data_size: int) -> None:
+    """Each entry's bytes match its shape, lie in the file, never overlap.
+
+    As the safetensors format requires: the entries tile the data section
+    from its first byte to its last, so no tensor is read twice and the
+    arrays never take more memory than the file.
+    """
+    spans = []
     for name, info in header.items():
         code = info["dtype"]
         if code not in _SAFETENSORS_DTYPES:
             raise _FormatProblem(f"'{name}' has unsupported dtype {code}")
-        dtype = _np_dtype(_SAFETENSORS_DTYPES[code])
+        itemsize = _np_dtype(_SAFETENSORS_DTYPES[code]).itemsize
         shape = _int_tuple(info["shape"], "shape")
         begin, end = info["data_offsets"]
+        if type(begin) is not int or type(end) is not int or begin < 0:
+            raise _FormatProblem(
+                f"invalid data offsets {info['data_offsets']!r} for '{name}'"
+            )
+        nbytes = math.prod(shape) * itemsize
+        if end - begin != nbytes or end > data_size:
+            raise _FormatProblem(
+                f"invalid data offsets for '{name}': [{begin}, {end}) for "
+                f"shape {list(shape)} of {code} ({nbytes} bytes) in a data "
+                f"section of {data_size} bytes"
+            )
+        spans.append((begin, end, name))
+    position, previous = 0, None
+    for begin, end, name in sorted(spans):
+        if begin != position:
+            where = "overlaps" if begin < position else "leaves a gap after"
+            raise _FormatProblem(
+                f"'{name}' (bytes [{begin}, {end})) {where} "
+                f"{repr(previous) if previous else 'the start'}; safetensors "
+                "entries must tile the data section without overlaps or gaps"
+            )
+        position, previous = end, name
+    if position != data_size:
+        raise _FormatProblem(
+            f"the entries cover {position} of the {data_size} data bytes"
+        )
+
+
+def _decode_safetensors(f: BinaryIO, header: dict, data_start: int) -> dict:
+    out = {}
+    for name, info in header.items():
+        dtype = _np_dtype(_SAFETENSORS_DTYPES[info["dtype"]])
+        shape = _int_tuple(info["shape"], "shape")
+        begin, _ = info["data_offsets"]
         nbytes = math.prod(shape) * dtype.itemsize
-        if (
-            type(begin) is not int
-            or type(end) is not int
-            or end - begin != nbytes
-            or begin < 0
-            or data_start + end > size
-        ):
-            raise _FormatProblem(f"invalid data offsets for '{name}'")
         f.seek(data_start + begin)
         data = f.read(nbytes)
         out[name] = np.frombuffer(data, dtype=dtype).reshape(shape).copy()
@@ -158,7 +209,10 @@ def read_safetensors(path: PathLike) -> dict[str, np.ndarray]:
     Uses ``safetensors.numpy.load_file``; bfloat16 (``BF16``) tensors come
     back as ``ml_dtypes.bfloat16`` arrays, and float8 tensors, which
     ``safetensors.numpy`` cannot map, are decoded here into ``ml_dtypes``
-    float8 arrays.
+    float8 arrays. The header is checked first (at most 100 MB; every
+    entry's offsets inside the file and equal to its shape times its item
+    size; the entries tiling the data without overlaps), so the arrays
+    never take more memory than the file.
 
     Args:
         path: File to read (``str`` or ``os.PathLike``).
@@ -205,20 +259,102 @@ def read_safetensors(path: PathLike) -> dict[str, np.ndarray]:
 # --------------------------------------------------------------------------
 
 
-def read_npz(path: PathLike) -> dict[str, np.ndarray]:
+def _npy_header(stream: Any, name: str) -> tuple[tuple, bool, np.dtype, int]:
+    """Parses an ``.npy`` header: (shape, fortran order, dtype, length)."""
+    magic = stream.read(8)
+    if len(magic) != 8 or magic[:6] != b"\x93NUMPY":
+        raise _FormatProblem(f"entry '{name}' is not an .npy array")
+    major = magic[6]
+    if major == 1:
+        size_bytes, fmt, encoding = 2, "<H", "latin1"
+    elif major in (2, 3):
+        size_bytes, fmt, encoding = 4, "<I", "latin1" if major == 2 else "utf8"
+    else:
+        raise _FormatProblem(f"entry '{name}' has .npy version {major}")
+    (header_len,) = struct.unpack(fmt, stream.read(size_bytes) or b"\0" * 4)
+    if header_len > _MAX_NPY_HEADER:
+        raise _FormatProblem(
+            f"entry '{name}' has a {header_len}-byte .npy header (numpy "
+            f"writes about 128; at most {_MAX_NPY_HEADER} accepted)"
+        )
+    raw = stream.read(header_len)
+    if len(raw) != header_len:
+        raise _FormatProblem(f"entry '{name}' has a truncated .npy header")
+    header = ast.literal_eval(raw.decode(encoding))
+    if not (
+        isinstance(header, dict)
+        and set(header) == {"descr", "fortran_order", "shape"}
+        and isinstance(header["fortran_order"], bool)
+        and isinstance(header["shape"], tuple)
+    ):
+        raise _FormatProblem(f"entry '{name}' has an invalid .npy header")
+    shape = _int_tuple(header["shape"], "shape")
+    dtype = np.lib.format.descr_to_dtype(header["descr"])
+    if dtype.hasobject:
+        raise _FormatProblem(
+            f"cannot read entry '{name}' without pickle: its dtype {dtype} "
+            "holds Python objects"
+        )
+    length = 8 + size_bytes + header_len
+    return shape, header["fortran_order"], dtype, length
+
+
+def _npz_entries(zf: zipfile.ZipFile) -> list[tuple]:
+    """(key, member, shape, fortran, dtype, header length) of each array."""
+    entries = []
+    for info in zf.infolist():
+        name = info.filename
+        key = name[:-4] if name.endswith(".npy") else name
+        with zf.open(info) as stream:
+            shape, fortran, dtype, length = _npy_header(stream, key)
+        nbytes = math.prod(shape) * dtype.itemsize
+        if info.file_size != length + nbytes:
+            _wrong_member_size(
+                info,
+                length + nbytes,
+                f"its .npy header (shape {shape}, {dtype})",
+            )
+        entries.append((key, info, shape, fortran, dtype, length))
+    return entries
+
+
+def _npz_array(zf: zipfile.ZipFile, entry: tuple) -> np.ndarray:
+    key, info, shape, fortran, dtype, length = entry
+    out = np.empty(shape[::-1] if fortran else shape, dtype=dtype)
+    with zf.open(info) as stream:
+        stream.read(length)
+        if out.nbytes:
+            flat = out.reshape(-1).view(np.uint8)
+            _read_exactly(stream, memoryview(flat), info.filename)
+    return np.ascontiguousarray(out.T) if fortran else out
+
+
+def read_npz(
+    path: PathLike, *, max_materialized_bytes: int | None = None
+) -> dict[str, np.ndarray]:
     """Read every array of a numpy ``.npz`` archive (never unpickles).
+
+    Each member's ``.npy`` header is read first: its shape times its item
+    size must be exactly the bytes the member holds (checked before the
+    member is decompressed), object arrays are refused, and all the arrays
+    together may take at most ``max_materialized_bytes``. Members are then
+    read in 1 MiB chunks.
 
     Args:
         path: File to read (``str`` or ``os.PathLike``); the extension does
             not matter.
+        max_materialized_bytes: Cap on the bytes of all arrays. ``None``
+            (default): the larger of 64 MiB and 4x the file size, which a
+            real archive exceeds only when ``np.savez_compressed`` squeezed
+            it more than 4x. Raise it for a file you trust.
 
     Returns:
         ``dict[str, numpy.ndarray]``: entry name as stored (without the
-        ``.npy`` suffix) to its array, dtype unchanged.
+        ``.npy`` suffix) to a C-contiguous array, dtype unchanged.
 
     Raises:
-        CheckpointError: The file is not an npz archive, is corrupt, or holds
-            object arrays that would need pickle.
+        CheckpointError: The file is not an npz archive, is corrupt, holds
+            object arrays that would need pickle, or exceeds the cap.
         FileNotFoundError: ``path`` does not exist.
 
     Example:
@@ -227,30 +363,31 @@ def read_npz(path: PathLike) -> dict[str, np.ndarray]:
         ['stage0', 'stage1']
     """
     spath = _check_file(path)
+    _check_limit(max_materialized_bytes, "max_materialized_bytes")
     try:
-        loaded = np.load(spath, allow_pickle=False)
+        if _head(spath, 6) == b"\x93NUMPY":
+            raise _FormatProblem(
+                "expected an .npz archive, found a single .npy array"
+            )
+        with zipfile.ZipFile(spath) as zf:
+            entries = _npz_entries(zf)
+            file_size = os.path.getsize(spath)
+            total = sum(math.prod(e[2]) * e[4].itemsize for e in entries)
+            _check_materialized(
+                total,
+                _materialize_cap(file_size, max_materialized_bytes),
+                file_size,
+                f"its {len(entries)} array(s)",
+                max_materialized_bytes is not None,
+            )
+            return {entry[0]: _npz_array(zf, entry) for entry in entries}
+    except _FormatProblem as err:
+        raise _fail(spath, str(err)) from None
     except Exception as err:
         raise _fail(
             spath,
             f"not a readable .npz archive ({type(err).__name__}: {err})",
         ) from None
-    if not isinstance(loaded, np.lib.npyio.NpzFile):
-        raise _fail(
-            spath,
-            f"expected an .npz archive, found a single array ({type(loaded)})",
-        )
-    out: dict[str, np.ndarray] = {}
-    with loaded:
-        for name in loaded.files:
-            try:
-                out[name] = loaded[name]
-            except Exception as err:
-                raise _fail(
-                    spath,
-                    f"cannot read entry '{name}' without pickle "
-                    f"({type(err).__name__}: {err})",
-                ) from None
-    return out
 
 
 # --------------------------------------------------------------------------
@@ -265,7 +402,12 @@ def _looks_like_safetensors(head: bytes, size: int) -> bool:
     return 2 <= header_len <= size - 8 and head[8:9] == b"{"
 
 
-def read_checkpoint(path: PathLike) -> dict[str, np.ndarray]:
+def read_checkpoint(
+    path: PathLike,
+    *,
+    max_materialized_bytes: int | None = None,
+    max_pickle_bytes: int | None = MAX_PICKLE_BYTES,
+) -> dict[str, np.ndarray]:
     """Read any supported checkpoint, detecting the format from its content.
 
     The extension is ignored: a zip archive with ``data.pkl`` is read as a
@@ -276,6 +418,12 @@ def read_checkpoint(path: PathLike) -> dict[str, np.ndarray]:
 
     Args:
         path: File to read (``str`` or ``os.PathLike``).
+        max_materialized_bytes: Cap on the bytes a PyTorch or npz file may
+            materialise; ``None`` (default) is the larger of 64 MiB and 4x
+            the file size (see :func:`read_pth`). A safetensors file never
+            takes more than its own size.
+        max_pickle_bytes: Cap on a PyTorch file's pickle (see
+            :func:`read_pth`).
 
     Returns:
         ``dict[str, numpy.ndarray]``: tensor name to array, dtype as stored.
@@ -309,9 +457,15 @@ def read_checkpoint(path: PathLike) -> dict[str, np.ndarray]:
                 f"{SUPPORTED_FORMATS}",
             ) from None
         if _zip_prefix(names) is not None:
-            return read_pth(spath)
+            return read_pth(
+                spath,
+                max_materialized_bytes=max_materialized_bytes,
+                max_pickle_bytes=max_pickle_bytes,
+            )
         if names and all(n.endswith(".npy") for n in names):
-            return read_npz(spath)
+            return read_npz(
+                spath, max_materialized_bytes=max_materialized_bytes
+            )
         raise _fail(
             spath,
             "zip archive that is neither a torch.save checkpoint (no "
@@ -321,7 +475,115 @@ def read_checkpoint(path: PathLike) -> dict[str, np.ndarray]:
     if _looks_like_safetensors(head, size):
         return read_safetensors(spath)
     if head[:1] == b"\x80" or _is_tar_head(head):
-        return read_pth(spath)
+        return read_pth(
+            spath,
+            max_materialized_bytes=max_materialized_bytes,
+            max_pickle_bytes=max_pickle_bytes,
+        )
     raise _fail(
         spath, f"unrecognised checkpoint format; supported: {SUPPORTED_FORMATS}"
     )
+
+
+# --------------------------------------------------------------------------
+# Sharded checkpoints
+# --------------------------------------------------------------------------
+
+
+def _shard_path(folder: str, shard: Any, index_path: str) -> str:
+    """The shard's path, which must stay inside the index's folder."""
+    if not isinstance(shard, str) or not shard or "\0" in shard:
+        raise _fail(
+            index_path,
+            f"weight_map names the shard {shard!r}; expected a file name",
+        )
+    if os.path.isabs(shard):
+        raise _fail(
+            index_path,
+            f"weight_map names the absolute path {shard!r}; shards must be "
+            "files in the index's own folder, named relative to it",
+        )
+    real_folder = os.path.realpath(folder)
+    real = os.path.realpath(os.path.join(folder, shard))
+    if os.path.commonpath([real_folder, real]) != real_folder:
+        raise _fail(
+            index_path,
+            f"weight_map names the shard {shard!r}, which resolves to "
+            f"{real}, outside the index's folder {real_folder} (through "
+            "'..' or a symbolic link); refusing to read it. Shards must be "
+            "files in the index's own folder.",
+        )
+    return os.path.join(folder, shard)
+
+
+def read_sharded(
+    index_path: PathLike,
+    *,
+    max_materialized_bytes: int | None = None,
+    max_pickle_bytes: int | None = MAX_PICKLE_BYTES,
+) -> dict[str, np.ndarray]:
+    """Read a sharded checkpoint through its ``*.index.json``.
+
+    The index is the Hugging Face layout, ``{"weight_map": {tensor name:
+    shard file}}``. Every shard must lie in the index's folder: absolute
+    paths, ``..`` escapes and symbolic links resolving outside it are
+    refused before any file is opened. Each shard is read with
+    :func:`read_checkpoint` (any supported format).
+
+    Args:
+        index_path: The ``*.index.json`` file.
+        max_materialized_bytes: Per shard, as :func:`read_checkpoint`.
+        max_pickle_bytes: Per shard, as :func:`read_checkpoint`.
+
+    Returns:
+        ``dict[str, numpy.ndarray]``: every tensor of every shard.
+
+    Raises:
+        CheckpointError: The index is not a JSON object with a
+            ``weight_map`` of names to file names, names a file outside its
+            folder, or lists tensors its shards lack; or a shard is
+            unreadable.
+        FileNotFoundError: ``index_path`` or a shard does not exist.
+
+    Example:
+        >>> sd = read_sharded("model.safetensors.index.json")  # doctest: +SKIP
+        >>> len(sd)  # doctest: +SKIP
+        412
+    """
+    spath = _check_file(index_path)
+    try:
+        size = os.path.getsize(spath)
+        if size > _MAX_INDEX_BYTES:
+            raise _FormatProblem(
+                f"the index is {_human(size)} long; a shard index is a few "
+                f"hundred KiB (at most {_human(_MAX_INDEX_BYTES)} accepted)"
+            )
+        with open(spath, encoding="utf-8") as handle:
+            weight_map = json.load(handle)["weight_map"]
+        if not isinstance(weight_map, dict):
+            raise TypeError("weight_map is not an object")
+    except _FormatProblem as err:
+        raise _fail(spath, str(err)) from None
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise _fail(
+            spath,
+            "not a shard index: expected a JSON object with a weight_map "
+            f"of tensor names to shard files ({type(err).__name__}: {err})",
+        ) from None
+    folder = os.path.dirname(spath) or "."
+    shards = dict.fromkeys(
+        _shard_path(folder, shard, spath) for shard in weight_map.values()
+    )
+    tensors: dict[str, np.ndarray] = {}
+    for shard in shards:
+        tensors.update(
+            read_checkpoint(
+                shard,
+                max_materialized_bytes=max_materialized_bytes,
+                max_pickle_bytes=max_pickle_bytes,
+            )
+        )
+    missing = sorted(set(weight_map) - set(tensors))
+    if missing:
+        raise _fail(spath, f"lists tensors its shards lack: {missing[:5]}")
+    return tensors

@@ -32,6 +32,10 @@ from weights_tools.common import (
     Converted,
     Rule,
     apply_rules,
+    check_config,
+    check_float,
+    check_int,
+    check_model_config,
     conv_kernel,
     dense_rules,
     norm_rules,
@@ -52,6 +56,79 @@ _VIT_HEADS = {
     "huge": 16,
     "giant": 16,
 }
+
+
+#: timm config.json sizes checked before any is used
+#: (`common.check_config`; the ranges are `common.SIZE_RANGES`).
+CONFIG_CHECKS = {
+    "num_classes": ("int", "class count"),
+    "num_features": ("int", "width"),
+    "model_args.img_size": ("pair", "image side"),
+    "model_args.patch_size": ("pair", "patch size"),
+    "model_args.in_chans": ("int", "channel count"),
+    "model_args.embed_dim": ("int", "width"),
+    "model_args.depth": ("int", "block count"),
+    "model_args.depths": ("list", "block count"),
+    "model_args.num_heads": ("int_or_list", "head count"),
+    "model_args.window_size": ("pair", "window size"),
+    "model_args.num_classes": ("int", "class count"),
+    "model_args.reg_tokens": ("int", "token count"),
+    "model_args.mlp_ratio": ("float", "MLP ratio"),
+    "pretrained_cfg.num_classes": ("int", "class count"),
+    "pretrained_cfg.crop_pct": ("float", "crop fraction"),
+}
+
+
+def check_timm_config(meta, source: str = "config.json") -> None:
+    """Checks a timm `config.json`'s sizes and preprocessing before use.
+
+    `CONFIG_CHECKS`, plus `pretrained_cfg.input_size` ([C, H, W]) and
+    `mean` / `std` (finite numbers, one per channel; std > 0).
+
+    Raises:
+        ConversionError: naming the key, the value and what is allowed.
+
+    Example:
+        >>> check_timm_config({"pretrained_cfg": {"input_size": [3, 9e9, 9]}})
+        Traceback (most recent call last):
+        ConversionError: config.json: pretrained_cfg.input_size[1]=...
+    """
+    check_config(meta, CONFIG_CHECKS, source)
+    for part in ("model_args", "pretrained_cfg"):
+        if not isinstance(meta.get(part) or {}, dict):
+            raise ConversionError(
+                f"{source}: {part} must be a JSON object, got "
+                f"{meta[part]!r:.60}."
+            )
+    cfg = meta.get("pretrained_cfg") or {}
+    size = cfg.get("input_size")
+    if size is not None:
+        key = "pretrained_cfg.input_size"
+        if not isinstance(size, list) or len(size) != 3:
+            raise ConversionError(
+                f"{source}: {key}={size!r:.60} is not a valid input size: "
+                "expected [channels, height, width]."
+            )
+        check_int(size[0], f"{key}[0]", "channel count", source)
+        check_int(size[1], f"{key}[1]", "image side", source)
+        check_int(size[2], f"{key}[2]", "image side", source)
+    for name in ("mean", "std"):
+        values = cfg.get(name)
+        if values is None:
+            continue
+        key = f"pretrained_cfg.{name}"
+        if not isinstance(values, list) or not 1 <= len(values) <= 1024:
+            raise ConversionError(
+                f"{source}: {key}={values!r:.60} is not a valid {name}: "
+                "expected a list of numbers, one per channel."
+            )
+        for i, value in enumerate(values):
+            if name == "std":
+                check_float(value, f"{key}[{i}]", "standard deviation", source)
+            elif type(value) not in (int, float) or not math.isfinite(value):
+                raise ConversionError(
+                    f"{source}: {key}[{i}]={value!r} is not a finite number."
+                )
 
 
 def _model_args(meta: dict | None) -> dict:
@@ -127,12 +204,14 @@ def infer_swin_config(tensors, meta=None) -> dict:
         >>> infer_swin_config(read_safetensors("model.safetensors"))
         {'embed_dim': 96, ...}
     """
+    if meta is not None:
+        check_timm_config(meta)
     view = renamed_view(tensors, swin_to_official(tensors))
     config = official_swin.infer_config(view)
     size = _image_size(meta)
     if size is not None:
         config["input_shape"] = (size[0], size[1], config["input_shape"][2])
-    return config
+    return check_model_config(config)
 
 
 def convert_swin(tensors, meta=None) -> Converted:
@@ -241,6 +320,8 @@ def infer_vit_config(tensors, meta=None, overrides=None) -> dict:
         ...                  {"model_args": {"num_heads": 12}})["classifier"]
         'token'
     """
+    if meta is not None:
+        check_timm_config(meta)
     overrides = overrides or {}
     proj = tensors["patch_embed.proj.weight"]
     hidden, channels, patch = proj.shape[0], proj.shape[1], proj.shape[2]
@@ -304,7 +385,7 @@ def infer_vit_config(tensors, meta=None, overrides=None) -> dict:
             f"{prefix} prefix token(s)."
         )
     head = tensors.get("head.weight")
-    return dict(
+    config = dict(
         patch_size=int(patch),
         hidden_size=int(hidden),
         num_layers=len(layers),
@@ -324,6 +405,7 @@ def infer_vit_config(tensors, meta=None, overrides=None) -> dict:
         classes=0 if head is None else int(head.shape[0]),
         input_shape=(size[0], size[1], int(channels)),
     )
+    return check_model_config(config)
 
 
 def convert_vit(tensors, meta=None) -> Converted:
