@@ -2,19 +2,23 @@
 #   make train  set up .venv, then the main job: train a small Swin on the
 #               bundled digits (keras-swin train; results under runs/)
 #   make demo   set up .venv, then check the bundled official checkpoints
-#   make test   set up .venv, then run the suite once per Keras backend
-#               (the three backends in parallel processes)
+#   make test   set up .venv, lint, then run the suite once per Keras
+#               backend (the three in parallel processes; a line per test
+#               file as it finishes, full logs in .test-logs/)
+#   make test-fast  one backend (FAST_BACKEND, default torch), without the
+#               tests marked slow, stopping at the first failure
 #   make bench  set up .venv, then the speed benchmark against PyTorch and
 #               KerasHub (benchmarks/results/latest.md; about 50 min on 2 cores
 #               with the default float32 and bfloat16)
 PYTHON ?= python3
 VENV ?= .venv
 BACKENDS ?= tensorflow jax torch
-PYTEST_ARGS ?= -q
+FAST_BACKEND ?= torch
+PYTEST_ARGS ?=
 
 BIN := $(VENV)/bin
 
-.PHONY: setup train demo test bench lint clean
+.PHONY: setup train demo test test-fast bench lint clean
 
 $(BIN)/.installed: pyproject.toml requirements-test.txt
 	$(PYTHON) -m venv $(VENV)
@@ -36,25 +40,47 @@ demo: setup
 bench: setup
 	$(BIN)/keras-swin benchmark $(BENCH_ARGS)
 
+# The lines of a pytest log shown while it runs: one per test file (with
+# its dots and percentage), failures, and the final count.
+PROGRESS := ^(tests/[^ ]+\.py [.sxXFE]|[.sxXFE]+ +\[|(FAILED|ERROR) )|(passed|failed|error|no tests ran).* in [0-9.]+s
+
 test: setup
 	$(BIN)/ruff check keras_swin weights_tools tests examples
+	$(BIN)/ruff format --check keras_swin weights_tools tests examples
 	@# One pytest process per backend, all at once: most of a leg's time
 	@# is single-threaded compilation, so on 2 cores the legs overlap well.
-	@# Each leg's log is printed whole when it ends (also kept in .test-logs/).
+	@# Each leg streams its progress lines prefixed with its backend; the
+	@# whole log is in .test-logs/BACKEND.log, its exit status in .rc.
 	@mkdir -p .test-logs; pids=""; \
 	for backend in $(BACKENDS); do \
-		echo "== KERAS_BACKEND=$$backend: started, log in .test-logs/$$backend.log"; \
+		echo "[$$backend] started, log in .test-logs/$$backend.log"; \
+		rm -f .test-logs/$$backend.rc; \
 		( start=$$(date +%s); \
-		  KERAS_BACKEND=$$backend $(BIN)/python -m pytest tests \
-			-p no:cacheprovider $(PYTEST_ARGS) > .test-logs/$$backend.log 2>&1; \
-		  rc=$$?; \
+		  { KERAS_BACKEND=$$backend PYTHONUNBUFFERED=1 \
+			$(BIN)/python -m pytest tests \
+			-p no:cacheprovider $(PYTEST_ARGS) 2>&1; \
+		    echo $$? > .test-logs/$$backend.rc; } \
+			| tee .test-logs/$$backend.log \
+			| sed -u -n -E '\%$(PROGRESS)%s%^%['"$$backend"'] %p'; \
+		  rc=$$(cat .test-logs/$$backend.rc 2>/dev/null || echo 1); \
 		  echo "== $$backend: exit $$rc after $$(( $$(date +%s) - start )) s" \
-			>> .test-logs/$$backend.log; \
-		  cat .test-logs/$$backend.log; exit $$rc ) & \
+			| tee -a .test-logs/$$backend.log; \
+		  exit $$rc ) & \
 		pids="$$pids $$!"; \
 	done; \
 	status=0; for pid in $$pids; do wait $$pid || status=1; done; \
+	echo "== summary"; \
+	for backend in $(BACKENDS); do \
+		summary=$$(grep -E '$(PROGRESS)' .test-logs/$$backend.log \
+			| grep -E ' in [0-9.]+s' | tail -n 1); \
+		rc=$$(cat .test-logs/$$backend.rc 2>/dev/null || echo 1); \
+		echo "[$$backend] exit $$rc: $$summary"; \
+	done; \
 	exit $$status
+
+test-fast: setup
+	KERAS_BACKEND=$(FAST_BACKEND) $(BIN)/python -m pytest tests \
+		-p no:cacheprovider -m "not slow" -x $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check keras_swin weights_tools tests examples
