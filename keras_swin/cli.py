@@ -14,6 +14,7 @@ own default); it must come before the sub-command.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import sys
@@ -86,6 +87,8 @@ def _cmd_convert(args) -> int:
     start = time.perf_counter()
     overrides = _overrides(args)
     config = checkpoint_config(args.source, format=args.format, **overrides)
+    if out.endswith(".keras"):  # checked before the long conversion
+        preprocessing = _source_preprocessing(config, args.source)
     model = load_checkpoint(
         args.source,
         format=args.format,
@@ -98,7 +101,7 @@ def _cmd_convert(args) -> int:
         print(f"note: {note}")
     with atomic_path(out) as tmp:
         if out.endswith(".keras"):
-            model.save(tmp)
+            _with_preprocessing(model, *preprocessing).save(tmp)
         else:
             model.save_weights(tmp)
     print(
@@ -125,6 +128,33 @@ def _cmd_info(args) -> int:
     return 0
 
 
+def _source_preprocessing(config: dict, source) -> tuple[dict, list | None]:
+    """(settings, class names) a checkpoint's .keras conversion carries.
+
+    Settings from `_family_preprocessing`; names from its config.json
+    `id2label` (validated), or None.
+    """
+    from weights_tools.convert import source_meta
+
+    meta = source_meta(source)
+    names = _checkpoint_class_names(meta, source)
+    return _family_preprocessing(config, meta), names
+
+
+def _with_preprocessing(model, settings: dict, names: list | None):
+    """`model` with a PreprocessingInfo layer, for a .keras output.
+
+    The names are dropped when they do not match the head: after
+    `--classes` changed it (a 1000-class head is then named from the
+    ImageNet table by `predict`) or removed it.
+    """
+    from keras_swin.imagenet import attach_preprocessing
+
+    if names is not None and len(names) != _head_classes(model):
+        names = None
+    return attach_preprocessing(model, **settings, class_names=names)
+
+
 def _family_preprocessing(config: dict, meta: dict | None) -> dict:
     """mean/std/crop/interpolation for a checkpoint outside the registry."""
     from keras_swin.imagenet import (
@@ -146,8 +176,120 @@ def _family_preprocessing(config: dict, meta: dict | None) -> dict:
     return settings
 
 
+#: A --weights value ending so is a path, never a registered name.
+_CHECKPOINT_SUFFIXES = (
+    ".pth",
+    ".pt",
+    ".bin",
+    ".safetensors",
+    ".npz",
+    ".h5",
+    ".keras",
+    ".json",
+)
+
+
+def _looks_like_path(value: str) -> bool:
+    separators = {"/", os.sep, os.altsep} - {None}
+    return any(sep in value for sep in separators) or value.lower().endswith(
+        _CHECKPOINT_SUFFIXES
+    )
+
+
+def _checkpoint_class_names(meta: dict | None, source) -> list | None:
+    """The names of a config.json `id2label`, validated, or None."""
+    from keras_swin.imagenet import id2label_names
+
+    labels = (meta or {}).get("id2label")
+    if not labels:
+        return None
+    return id2label_names(labels, source=f"{source}: config.json id2label")
+
+
+def _head_classes(model) -> int:
+    """Units of the `head` layer; 0 for a model without one."""
+    for layer in model.layers:
+        if layer.name == "head":
+            return int(layer.units)
+    return 0
+
+
+def _keras_file_settings(model, path) -> dict:
+    """The PreprocessingInfo of a loaded .keras model, or a clear error."""
+    from keras_swin.imagenet import model_preprocessing
+
+    settings = model_preprocessing(model)
+    if settings is None:
+        raise ValueError(
+            f"{path} carries no preprocessing settings (no "
+            "PreprocessingInfo layer: saved by an older keras-swin or by "
+            "hand), so predict cannot know its mean, std and crop. Save "
+            "it again through keras_swin.imagenet.attach_preprocessing("
+            "model, mean=..., std=..., crop_pct=..., interpolation=..., "
+            "class_names=...), or re-create it with `keras-swin convert` "
+            "or `keras-swin train`."
+        )
+    return settings
+
+
+def _softmax(scores):
+    import numpy as np
+
+    shifted = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)
+
+
+def _predict_model(weights: str):
+    """(model, settings, class names, whether outputs are logits)."""
+    if os.path.exists(weights):
+        from weights_tools.convert import (
+            checkpoint_config,
+            is_keras_model_file,
+            load_checkpoint,
+            source_meta,
+        )
+
+        if is_keras_model_file(weights):
+            model = load_checkpoint(weights)
+            settings = _keras_file_settings(model, weights)
+            names = settings.pop("class_names")
+            import keras
+
+            head = next((x for x in model.layers if x.name == "head"), None)
+            logits = head is not None and (
+                keras.activations.serialize(head.activation) == "linear"
+            )
+            return model, settings, names, logits
+        config = checkpoint_config(weights)
+        meta = source_meta(weights)
+        names = _checkpoint_class_names(meta, weights)
+        model = load_checkpoint(weights, classifier_activation="softmax")
+        return model, _family_preprocessing(config, meta), names, False
+    if _looks_like_path(weights):
+        raise FileNotFoundError(
+            errno.ENOENT,
+            "No such checkpoint file or folder (--weights looks like a "
+            "path, not a registered name)",
+            weights,
+        )
+    from keras_swin.pretrained import build_pretrained
+
+    model = build_pretrained(weights)
+    spec = model.pretrained_spec
+    settings = dict(
+        mean=spec.mean,
+        std=spec.std,
+        crop_pct=spec.crop_pct,
+        interpolation=spec.interpolation,
+    )
+    return model, settings, None, False
+
+
 def _cmd_predict(args) -> int:
+    import numpy as np
+
     from keras_swin.imagenet import (
+        LABEL_SETS,
         decode_predictions,
         load_image,
         preprocess_input,
@@ -155,35 +297,21 @@ def _cmd_predict(args) -> int:
 
     if args.weights is None:
         raise SystemExit("keras-swin predict: --weights is required.")
-    names = None
-    if os.path.exists(args.weights):
-        from weights_tools.convert import (
-            checkpoint_config,
-            load_checkpoint,
-            read_source,
-        )
-
-        config = checkpoint_config(args.weights)
-        _, _, meta = read_source(args.weights)
-        model = load_checkpoint(args.weights, classifier_activation="softmax")
-        settings = _family_preprocessing(config, meta)
-        if meta and meta.get("id2label"):
-            labels = meta["id2label"]
-            names = [labels[str(i)] for i in range(len(labels))]
-    else:
-        from keras_swin.pretrained import build_pretrained
-
-        model = build_pretrained(args.weights)
-        spec = model.pretrained_spec
-        settings = dict(
-            mean=spec.mean,
-            std=spec.std,
-            crop_pct=spec.crop_pct,
-            interpolation=spec.interpolation,
-        )
+    model, settings, names, logits = _predict_model(args.weights)
     size = tuple(model.inputs[0].shape[1:3])
+    if None in size:
+        raise ValueError(
+            f"{args.weights} is built for any input size; predict needs "
+            "the size to resize images to: convert the checkpoint with "
+            "--image-size."
+        )
     classes = model.outputs[0].shape[-1]
-    if names is None and classes not in (1000, 21841, 21843):
+    if names is not None and len(names) != classes:
+        raise ValueError(
+            f"{args.weights} names {len(names)} classes but the model "
+            f"outputs {classes}."
+        )
+    if names is None and classes not in LABEL_SETS.values():
         names = [f"class_{i}" for i in range(classes)]
     images = [
         load_image(
@@ -194,12 +322,12 @@ def _cmd_predict(args) -> int:
         )
         for path in args.images
     ]
-    import numpy as np
-
     batch = preprocess_input(
         np.stack(images), mean=settings["mean"], std=settings["std"]
     )
-    scores = model.predict(batch, verbose=0)
+    scores = np.asarray(model.predict(batch, verbose=0), dtype=np.float64)
+    if logits:
+        scores = _softmax(scores)
     decoded = decode_predictions(scores, top=args.top, class_names=names)
     for path, rows in zip(args.images, decoded, strict=True):
         print(path)
