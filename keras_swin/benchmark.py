@@ -1333,26 +1333,61 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                 f"expected comma-separated pixel sizes, got {text!r}"
             ) from error
 
+    def every(names) -> str:
+        return ",".join(names)
+
     parser.add_argument(
-        "--backends", type=listed(BACKENDS), default=list(BACKENDS)
+        "--backends",
+        type=listed(BACKENDS),
+        default=list(BACKENDS),
+        help=f"comma list of Keras backends (default: {every(BACKENDS)})",
     )
     parser.add_argument(
-        "--models", type=listed(tuple(MODELS)), default=list(MODELS)
+        "--models",
+        type=listed(tuple(MODELS)),
+        default=list(MODELS),
+        help=f"comma list of models (default: {every(MODELS)})",
     )
-    parser.add_argument("--modes", type=listed(MODES), default=list(MODES))
-    parser.add_argument("--dtypes", type=listed(DTYPES), default=list(DTYPES))
+    parser.add_argument(
+        "--modes",
+        type=listed(MODES),
+        default=list(MODES),
+        help="comma list: inference (throughput), train (one optimizer "
+        f"step), latency (batch 1) (default: {every(MODES)})",
+    )
+    parser.add_argument(
+        "--dtypes",
+        type=listed(DTYPES),
+        default=list(DTYPES),
+        help=f"comma list of precisions (default: {every(DTYPES)})",
+    )
     parser.add_argument(
         "--implementations",
         type=listed(IMPLEMENTATIONS),
         default=list(IMPLEMENTATIONS),
+        help="comma list: keras_swin, keras_hub (KerasHub), hf_torch "
+        "(Hugging Face transformers on PyTorch); the ones not installed "
+        f"are skipped (default: {every(IMPLEMENTATIONS)})",
     )
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--size", type=int, default=224)
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=8,
+        help="images per call of the throughput and training cases "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--size",
+        type=int,
+        default=224,
+        help="input side in pixels (default: %(default)s)",
+    )
     parser.add_argument(
         "--sweep-sizes",
         type=sizes,
         default=list(SWEEP_SIZES),
-        help="comma list; empty string for no sweep",
+        help="comma list of input sides for the batch-1 size sweep; empty "
+        f"string for no sweep (default: {every(str(v) for v in SWEEP_SIZES)})",
     )
     parser.add_argument(
         "--sweep-backends",
@@ -1364,10 +1399,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--merge",
         action="store_true",
         help="add to the report already in --output, replacing the cases "
-        "measured again",
+        "measured again (default: off, a new report)",
     )
     parser.add_argument(
-        "--no-torch-compile", dest="torch_compile", action="store_false"
+        "--no-torch-compile",
+        dest="torch_compile",
+        action="store_false",
+        help="skip the torch.compile cases (default: float32 inference is "
+        "also measured with torch.compile)",
     )
     parser.add_argument(
         "--allocator",
@@ -1376,19 +1415,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="cached (default): every framework keeps freed memory (TF's "
         "BFC allocator on CPU, glibc without mmap/trim); system: defaults",
     )
-    parser.add_argument("--min-time", type=float, default=2.0)
-    parser.add_argument("--min-iters", type=int, default=3)
-    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument(
+        "--min-time",
+        type=float,
+        default=2.0,
+        help="seconds each case is timed for, at least (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--min-iters",
+        type=int,
+        default=3,
+        help="timed calls per case, at least (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=2,
+        help="untimed calls before timing (default: %(default)s)",
+    )
     parser.add_argument(
         "--timeout",
         type=float,
         default=1800.0,
-        help="seconds allowed to one worker process",
+        help="seconds allowed to one worker process (default: %(default)s)",
     )
     parser.add_argument(
         "--output",
         default="benchmarks/results",
-        help="folder of latest.json and latest.md",
+        help="folder of latest.json and latest.md (default: %(default)s)",
     )
 
 

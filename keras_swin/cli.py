@@ -8,7 +8,13 @@
                                    a small Swin on the bundled digits)
 
 `--backend` picks the Keras backend (default: $KERAS_BACKEND, else Keras'
-own default); it must come before the sub-command.
+own default); it must come before the sub-command. Expected failures (a
+missing or unwritable path, a bad checkpoint or config, out of memory)
+print one line `keras-swin COMMAND: what and how to fix it` and exit 1;
+`--debug`, before the sub-command, shows the traceback instead.
+
+Only the commands that build a model import Keras (and with it a
+backend): `--help` and `info` start in a fraction of a second.
 """
 
 from __future__ import annotations
@@ -22,6 +28,16 @@ import time
 import warnings
 from pathlib import Path
 
+from keras_swin.utils import (
+    TENSORFLOW_BANNERS,
+    SizeAction,
+    atomic_path,
+    check_writable,
+    non_negative_float,
+    non_negative_int,
+    positive_int,
+    quiet_import_of,
+)
 from weights_tools.common import FORMAT_NAMES
 
 BACKENDS = ("tensorflow", "jax", "torch")
@@ -47,18 +63,17 @@ def _set_backend(name: str | None) -> None:
 def _input_shape(args) -> tuple | None:
     if args.any_size:
         return (None, None, 3)
-    if args.image_size:
-        height = args.image_size[0]
-        width = args.image_size[-1]
+    if args.image_size is not None:
+        height, width = args.image_size
         return (height, width, 3)
     return None
 
 
 def _overrides(args) -> dict:
     overrides = {}
-    if getattr(args, "window_size", None):
+    if getattr(args, "window_size", None) is not None:
         overrides["window_size"] = args.window_size
-    if getattr(args, "num_heads", None):
+    if getattr(args, "num_heads", None) is not None:
         heads = args.num_heads
         overrides["num_heads"] = heads[0] if len(heads) == 1 else tuple(heads)
     return overrides
@@ -73,8 +88,11 @@ def _builder_call(config: dict) -> str:
 
 
 def _cmd_convert(args) -> int:
-    from keras_swin.utils import atomic_path
-    from weights_tools.convert import checkpoint_config, load_checkpoint
+    from weights_tools.convert import (
+        HeadWarning,
+        checkpoint_config,
+        load_checkpoint,
+    )
 
     out = str(args.output)
     if not out.endswith(_SAVE_SUFFIXES):
@@ -84,19 +102,25 @@ def _cmd_convert(args) -> int:
             file=sys.stderr,
         )
         return 2
+    # Before the conversion, which can take minutes: a bad output path
+    # fails now, not after the work.
+    check_writable(out)
     start = time.perf_counter()
     overrides = _overrides(args)
     config = checkpoint_config(args.source, format=args.format, **overrides)
     if out.endswith(".keras"):  # checked before the long conversion
         preprocessing = _source_preprocessing(config, args.source)
-    model = load_checkpoint(
-        args.source,
-        format=args.format,
-        input_shape=_input_shape(args),
-        classes=args.classes,
-        classifier_activation=args.classifier_activation,
-        **overrides,
-    )
+    with warnings.catch_warnings():
+        # A replaced head is one of the notes printed below: say it once.
+        warnings.simplefilter("ignore", HeadWarning)
+        model = load_checkpoint(
+            args.source,
+            format=args.format,
+            input_shape=_input_shape(args),
+            classes=args.classes,
+            classifier_activation=args.classifier_activation,
+            **overrides,
+        )
     for note in model.checkpoint_notes:
         print(f"note: {note}")
     with atomic_path(out) as tmp:
@@ -433,8 +457,30 @@ def _stage_outputs(model, images, stages) -> dict:
     )
     taps = golden_stage_layers(depth)
     probe = swin_feature_model(model, sorted(set(taps.values())))
-    outputs = probe.predict(images[: len(stages["patch_embed"])], verbose=0)
+    outputs = _forward(probe, images[: len(stages["patch_embed"])])
     return {key: outputs[name] for key, name in taps.items()}
+
+
+def _forward(model, images):
+    """One inference pass of a model built for this one case.
+
+    On TensorFlow an eager call: each case builds new models, and a
+    `predict` per model would trace a new `tf.function` for each (and,
+    from the fifth, TensorFlow warns about retracing). Elsewhere
+    `predict`: a compiled pass on JAX, where an eager call compiles every
+    operation on its own, and a no-grad pass on PyTorch.
+    """
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        return model.predict(images, verbose=0, batch_size=len(images))
+    # In the structure the model was built with (a feature model built
+    # from `model.inputs` takes a list), or Keras warns.
+    structured = [images] if isinstance(model.input, list) else images
+    outputs = model(structured, training=False)
+    if isinstance(outputs, dict):
+        return {k: keras.ops.convert_to_numpy(v) for k, v in outputs.items()}
+    return keras.ops.convert_to_numpy(outputs)
 
 
 def run_parity(directory: str | Path, tolerance: float = 1e-5) -> list[dict]:
@@ -496,7 +542,7 @@ def run_parity(directory: str | Path, tolerance: float = 1e-5) -> list[dict]:
         compare(
             case,
             "logits",
-            model.predict(images, verbose=0),
+            _forward(model, images),
             np.load(folder / "logits.npy"),
         )
         stages_file = next(
@@ -521,7 +567,7 @@ def run_parity(directory: str | Path, tolerance: float = 1e-5) -> list[dict]:
             compare(
                 case,
                 "pooled",
-                headless.predict(images, verbose=0),
+                _forward(headless, images),
                 np.load(pooled),
             )
     return rows
@@ -530,6 +576,8 @@ def run_parity(directory: str | Path, tolerance: float = 1e-5) -> list[dict]:
 def _cmd_parity(args) -> int:
     import keras
 
+    if args.json:
+        check_writable(args.json)
     start = time.perf_counter()
     rows = run_parity(args.directory, args.tolerance)
     if not rows:
@@ -552,8 +600,6 @@ def _cmd_parity(args) -> int:
         f"{time.perf_counter() - start:.1f} s"
     )
     if args.json:
-        from keras_swin.utils import atomic_path
-
         with atomic_path(args.json) as tmp:
             Path(tmp).write_text(
                 json.dumps(dict(backend=backend, rows=rows), indent=2)
@@ -565,14 +611,18 @@ def _transfer_arguments(parser, window: bool = True) -> None:
     if window:
         parser.add_argument(
             "--window-size",
-            type=int,
-            help="Swin window to build for (tables are resampled)",
+            type=positive_int,
+            metavar="M",
+            help="Swin window to build for; the position-bias tables are "
+            "resampled (default: the checkpoint's window)",
         )
     parser.add_argument(
         "--num-heads",
-        type=int,
+        type=positive_int,
         nargs="+",
-        help="attention heads, for a timm ViT without config.json",
+        metavar="N",
+        help="attention heads (one value, or one per stage), needed for a "
+        "timm ViT without config.json (default: read from the checkpoint)",
     )
 
 
@@ -591,7 +641,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--backend",
         choices=BACKENDS,
-        help="Keras backend (default: $KERAS_BACKEND)",
+        help="Keras backend (default: $KERAS_BACKEND, else Keras' default)",
+    )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="show the full traceback of an error instead of one line "
+        "(default: off)",
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -611,25 +667,32 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument(
         "output", type=Path, help="output file ending in .weights.h5 or .keras"
     )
-    convert.add_argument("--format", choices=FORMAT_NAMES)
+    convert.add_argument(
+        "--format",
+        choices=FORMAT_NAMES,
+        help="checkpoint layout (default: detected from the keys)",
+    )
     size = convert.add_mutually_exclusive_group()
     size.add_argument(
         "--image-size",
-        type=int,
+        type=positive_int,
         nargs="+",
+        action=SizeAction,
         metavar="PX",
-        help="build for H [W] pixels (default: the checkpoint's size)",
+        help="build for H [W] pixels, one or two values (default: the "
+        "checkpoint's size)",
     )
     size.add_argument(
         "--any-size",
         action="store_true",
-        help="Swin: build for any input size (None, None, 3)",
+        help="Swin: build for any input size (None, None, 3) (default: off)",
     )
     convert.add_argument(
         "--classes",
-        type=int,
+        type=non_negative_int,
         help="classes of the head (0: pooled features; 1000 for a Swin "
-        "22K checkpoint: the official 22K-to-1K rows)",
+        "22K checkpoint: the official 22K-to-1K rows; default: the "
+        "checkpoint's head)",
     )
     _transfer_arguments(convert)
     convert.add_argument(
@@ -639,9 +702,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     convert.set_defaults(func=_cmd_convert)
 
-    info = sub.add_parser("info", help="print a checkpoint's architecture")
-    info.add_argument("source")
-    info.add_argument("--format", choices=FORMAT_NAMES)
+    info = sub.add_parser(
+        "info",
+        help="print a checkpoint's architecture",
+        description="Read a checkpoint's tensor names and shapes (and its "
+        "config.json) and print the builder arguments it was made for, as "
+        "JSON. Needs no Keras.",
+    )
+    info.add_argument(
+        "source",
+        help="checkpoint file (.pth, .bin, .safetensors, .npz) or a "
+        "Hugging Face / timm folder with config.json",
+    )
+    info.add_argument(
+        "--format",
+        choices=FORMAT_NAMES,
+        help="checkpoint layout (default: detected from the keys)",
+    )
     _transfer_arguments(info, window=False)
     info.set_defaults(func=_cmd_info)
 
@@ -661,7 +738,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="registered name (keras_swin.pretrained.available_weights()) "
         "or checkpoint path",
     )
-    predict.add_argument("--top", type=int, default=5)
+    predict.add_argument(
+        "--top",
+        type=positive_int,
+        default=5,
+        help="classes printed per image (default: %(default)s)",
+    )
     predict.set_defaults(func=_cmd_predict)
 
     parity = sub.add_parser(
@@ -670,9 +752,23 @@ def build_parser() -> argparse.ArgumentParser:
         description="Convert every reference checkpoint under DIR and "
         "compare logits and pooled features with the official outputs.",
     )
-    parity.add_argument("directory", nargs="?", default="tests/golden")
-    parity.add_argument("--tolerance", type=float, default=1e-5)
-    parity.add_argument("--json", help="also write the table as JSON here")
+    parity.add_argument(
+        "directory",
+        nargs="?",
+        default="tests/golden",
+        help="folder searched for reference cases (default: %(default)s)",
+    )
+    parity.add_argument(
+        "--tolerance",
+        type=non_negative_float,
+        default=1e-5,
+        help="pass if max |diff| <= TOLERANCE * max(1, max |reference|) "
+        "(default: %(default)s)",
+    )
+    parity.add_argument(
+        "--json",
+        help="also write the table as JSON to this file (default: none)",
+    )
     parity.set_defaults(func=_cmd_parity)
 
     from keras_swin.recipes.command import add_train_parser
@@ -694,8 +790,76 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Failures the command line reports in one line (see `main`).
+EXPECTED_ERRORS = (
+    OSError,
+    MemoryError,
+    ValueError,  # includes CheckpointError and ConversionError
+    KeyError,
+    RuntimeError,
+    ImportError,
+)
+
+_OS_HINTS = {
+    errno.EACCES: "check its permissions or choose another path",
+    errno.EPERM: "check its permissions or choose another path",
+    errno.ENOENT: "check the path",
+    errno.EISDIR: "a folder is in the way; give a file path",
+    errno.ENOTDIR: "a part of the path is a file, not a folder",
+    errno.ENOSPC: "free some space or choose another disk",
+    errno.EROFS: "the file system is read-only; choose another path",
+}
+
+
+def error_message(error: BaseException) -> str:
+    """One line saying what failed and, where known, how to fix it.
+
+    Args:
+        error: one of `EXPECTED_ERRORS`.
+
+    Returns:
+        The message, without newlines.
+
+    Example:
+        >>> error_message(PermissionError(13, "Permission denied", "/x"))
+        'Permission denied: /x (check its permissions or choose another path)'
+    """
+    if isinstance(error, MemoryError):
+        detail = f" ({error})" if str(error) else ""
+        text = (
+            f"out of memory{detail}; try a smaller input size or batch, "
+            "or a machine with more memory"
+        )
+    elif isinstance(error, KeyError):
+        key = error.args[0] if error.args else "?"
+        text = f"missing key {key!r} in a config or checkpoint"
+    elif isinstance(error, ModuleNotFoundError) and error.name:
+        text = (
+            f"this needs the Python package {error.name!r}, which is not "
+            f"installed; pip install {error.name.split('.')[0]}"
+        )
+    elif isinstance(error, OSError) and error.strerror:
+        text = error.strerror
+        if error.filename is not None:
+            text += f": {os.fsdecode(error.filename)}"
+            if error.filename2 is not None:
+                text += f" -> {os.fsdecode(error.filename2)}"
+            hint = _OS_HINTS.get(error.errno)
+            if hint:
+                text += f" ({hint})"
+    else:
+        text = str(error) or type(error).__name__
+    return " ".join(text.split())
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `keras-swin` and `python -m keras_swin`.
+
+    Expected failures (`EXPECTED_ERRORS`: a missing, unreadable or
+    unwritable path, a corrupt checkpoint, a bad config, out of memory)
+    print one line `keras-swin COMMAND: message` to stderr and return 1;
+    with `--debug` they are raised with their traceback. Bad arguments
+    exit with argparse's status 2.
 
     Args:
         argv: arguments without the program name; default `sys.argv[1:]`.
@@ -708,18 +872,23 @@ def main(argv: list[str] | None = None) -> int:
         0
     """
     args = build_parser().parse_args(argv)
+    # Before any backend is imported: TensorFlow's native logging reads
+    # this once, and its load-time banners are filtered on import.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    quiet_import_of("tensorflow", TENSORFLOW_BANNERS)
     _set_backend(args.backend)
-    from weights_tools.common import ConversionError
-    from weights_tools.readers import CheckpointError
-
     try:
         return args.func(args)
-    except (
-        CheckpointError,
-        ConversionError,
-        FileNotFoundError,
-        RuntimeError,
-        ValueError,
-    ) as error:
-        print(f"keras-swin {args.command}: {error}", file=sys.stderr)
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print(f"keras-swin {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except EXPECTED_ERRORS as error:
+        if args.debug:
+            raise
+        print(
+            f"keras-swin {args.command}: {error_message(error)}",
+            file=sys.stderr,
+        )
         return 1

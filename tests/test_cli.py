@@ -119,7 +119,7 @@ def test_bad_input_gives_an_error_and_no_output(tmp_path, capsys):
     assert _leftovers(tmp_path) == ["broken.pth"]
 
 
-def test_failed_save_leaves_nothing_behind(tmp_path, monkeypatch):
+def test_failed_save_leaves_nothing_behind(tmp_path, monkeypatch, capsys):
     out = tmp_path / "swin.weights.h5"
     out.write_bytes(b"previous file")
 
@@ -128,10 +128,14 @@ def test_failed_save_leaves_nothing_behind(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(keras.Model, "save_weights", failing_save)
-    with pytest.raises(OSError, match="disk full"):
-        main(["convert", str(SWIN / "checkpoint.pth"), str(out)])
+    argv = ["convert", str(SWIN / "checkpoint.pth"), str(out)]
+    assert main(argv) == 1
+    assert capsys.readouterr().err == "keras-swin convert: disk full\n"
     assert _leftovers(tmp_path) == ["swin.weights.h5"]
     assert out.read_bytes() == b"previous file"
+    with pytest.raises(OSError, match="disk full"):  # --debug: raised
+        main(["--debug", *argv])
+    assert _leftovers(tmp_path) == ["swin.weights.h5"]
 
 
 def test_module_entry_point_and_backend_flag(tmp_path):

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from keras_swin.recipes.config import RECIPES
+from keras_swin.utils import check_writable, non_negative_int, positive_int
 
 _DESCRIPTION = """\
 Train or fine-tune with a paper's recipe, then evaluate and write the
@@ -35,47 +36,71 @@ def add_train_parser(sub) -> argparse.ArgumentParser:
     train.add_argument(
         "--model",
         default="swin_digits",
-        help="swin_digits (default), swin_tiny ... swin_large, "
-        "vit_base_patch16, ...",
+        help="swin_digits, swin_tiny ... swin_large, vit_base_patch16, ... "
+        "(default: %(default)s)",
     )
     train.add_argument(
         "--recipe",
         choices=sorted(RECIPES) + ["digits"],
-        help="default: digits for the digits, swin_in1k for Swin, "
-        "vit_finetune for ViT",
+        help="training recipe (default: digits for the digits, swin_in1k "
+        "for Swin, vit_finetune for ViT)",
     )
     train.add_argument(
         "--dataset",
         default="digits",
-        help="digits (default) or tfds:NAME, e.g. tfds:imagenet2012",
+        help="digits or tfds:NAME, e.g. tfds:imagenet2012 "
+        "(default: %(default)s)",
     )
-    train.add_argument("--data-dir", help="tensorflow-datasets data folder")
     train.add_argument(
-        "--weights", help="checkpoint or registered name to start from"
+        "--data-dir",
+        help="tensorflow-datasets data folder (default: tfds' own)",
     )
-    train.add_argument("--epochs", type=int, help="override the recipe's")
+    train.add_argument(
+        "--weights",
+        help="checkpoint or registered name to start from (default: "
+        "random initialisation)",
+    )
+    train.add_argument(
+        "--epochs",
+        type=positive_int,
+        help="training epochs (default: the recipe's)",
+    )
     train.add_argument(
         "--batch-size",
-        type=int,
-        help="global batch (learning rates scale linearly)",
+        type=positive_int,
+        help="global batch; learning rates scale linearly (default: the "
+        "recipe's)",
     )
-    train.add_argument("--image-size", type=int, help="input side in pixels")
     train.add_argument(
-        "--steps-per-epoch", type=int, help="default: split size / batch"
+        "--image-size",
+        type=positive_int,
+        metavar="PX",
+        help="input side in pixels (default: the recipe's)",
+    )
+    train.add_argument(
+        "--steps-per-epoch",
+        type=positive_int,
+        help="batches per epoch (default: training split size / batch)",
     )
     train.add_argument(
         "--gradient-accumulation-steps",
-        type=int,
-        help="micro-batches per optimizer update",
+        type=positive_int,
+        help="micro-batches per optimizer update (default: the recipe's)",
     )
     train.add_argument(
         "--distribute",
         choices=("auto", "data_parallel", "none"),
         default="auto",
         help="auto: all local GPUs/TPUs (DataParallel on JAX, "
-        "MirroredStrategy on TensorFlow)",
+        "MirroredStrategy on TensorFlow) (default: %(default)s)",
     )
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument(
+        "--seed",
+        type=non_negative_int,
+        default=0,
+        help="seed of the split, shuffle, augmentation and initial weights "
+        "(default: %(default)s)",
+    )
     train.add_argument(
         "--output",
         type=Path,
@@ -84,7 +109,7 @@ def add_train_parser(sub) -> argparse.ArgumentParser:
     train.add_argument(
         "--list-recipes",
         action="store_true",
-        help="print the recipes and exit",
+        help="print the recipes and exit (default: off)",
     )
     train.set_defaults(func=run_train)
     return train
@@ -112,6 +137,10 @@ def run_train(args) -> int:
     if args.list_recipes:
         _print_recipes()
         return 0
+    if args.output is not None:
+        # Checked, not created: train() makes the folder when the run
+        # starts, so a run refused here leaves none behind.
+        check_writable(args.output, folder=True)
     from keras_swin.recipes.train import DIGITS_RECIPE, train
 
     recipe = DIGITS_RECIPE if args.recipe == "digits" else args.recipe
