@@ -607,6 +607,14 @@ def _cmd_parity(args) -> int:
     return 0 if all(r["passed"] for r in rows) else 1
 
 
+def _cmd_benchmark(args) -> int:
+    from keras_swin import benchmark
+
+    # The run takes most of an hour: a bad results folder fails now.
+    check_writable(args.output, folder=True)
+    return benchmark.run_from_args(args)
+
+
 def _transfer_arguments(parser, window: bool = True) -> None:
     if window:
         parser.add_argument(
@@ -786,7 +794,7 @@ def build_parser() -> argparse.ArgumentParser:
         "process. Writes latest.json and latest.md under --output.",
     )
     benchmark.add_arguments(bench)
-    bench.set_defaults(func=benchmark.run_from_args)
+    bench.set_defaults(func=_cmd_benchmark)
     return parser
 
 

@@ -136,6 +136,22 @@ def test_train_output_that_is_a_file_fails_before_training(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results"]
 
 
+def test_benchmark_output_that_is_a_file_fails_before_measuring(
+    tmp_path, monkeypatch, capsys
+):
+    from keras_swin import benchmark
+
+    def refuse(**kwargs):
+        raise AssertionError("measured before checking --output")
+
+    monkeypatch.setattr(benchmark, "run", refuse)
+    file = tmp_path / "results"
+    file.write_text("not a folder")
+    assert main(["benchmark", "--output", str(file)]) == 1
+    line = _one_line(capsys.readouterr().err, "benchmark")
+    assert f"{file} is a file, not a folder" in line
+
+
 # -- one error boundary ----------------------------------------------------
 
 
