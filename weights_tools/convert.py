@@ -260,6 +260,7 @@ def read_source(path) -> tuple[str, dict[str, np.ndarray], dict | None]:
     Raises:
         FileNotFoundError: nothing at `path`, or a folder without weights.
         CheckpointError: unreadable, corrupt or unsafe file.
+        ConversionError: a `.keras` model file (use `load_checkpoint`).
 
     Example:
         >>> source, tensors, meta = read_source("hf_swin_tiny/")
@@ -654,7 +655,13 @@ def load_checkpoint(
       `pytorch_model.bin`, `.pth`), including ViT with global average
       pooling and `fc_norm`, without class token and with registers;
     * Hugging Face `save_pretrained` folders for Swin and ViT, with the
-      legacy (Hub) or the transformers-5 key names.
+      legacy (Hub) or the transformers-5 key names;
+    * a `.keras` model file (`keras-swin convert`/`train`,
+      `model.save`): the saved model is returned as it is, with its
+      `PreprocessingInfo` (`keras_swin.imagenet.model_preprocessing`).
+      A saved model cannot be rebuilt, so `input_shape`, `classes` and
+      `classifier_activation` are accepted only when they equal the
+      saved ones, and `format` or overrides not at all.
 
     No torch is needed; pickles are read without executing code. The
     architecture is inferred (`checkpoint_config`), the model built with
@@ -691,7 +698,8 @@ def load_checkpoint(
 
     Raises:
         ConversionError: the checkpoint does not fit (keys and shapes
-            listed), or it lacks a value that must be passed.
+            listed), it lacks a value that must be passed, or a `.keras`
+            file cannot be loaded or given the arguments.
         CheckpointError: the file is unreadable, corrupt or unsafe.
 
     Example:
