@@ -10,7 +10,13 @@ package (`keras_swin/data/`, see its README), so nothing is downloaded.
 - `decode_predictions(preds)`: the top classes of a batch of scores,
   like `keras.applications.imagenet_utils.decode_predictions`.
 - `preprocess_input(images)`: pixels in [0, 255] -> normalized float32.
-- `load_image(path)`: the evaluation resize + center crop of timm.
+- `load_image(path)`: the evaluation resize + center crop of timm, with
+  bounded memory (`max_pixels`) and every Pillow mode converted.
+- `id2label_names(id2label)`: a Hugging Face `id2label`, validated.
+- `attach_preprocessing(model, ...)` / `model_preprocessing(model)`:
+  the preprocessing a model carries into its `.keras` file (a
+  `keras_swin.layers.PreprocessingInfo` layer), read back by
+  `keras-swin predict`.
 
 Example:
     >>> from keras_swin import SwinTiny
