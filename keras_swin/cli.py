@@ -819,6 +819,15 @@ _OS_HINTS = {
 }
 
 
+#: Modules whose pip distribution has another name.
+_PIP_NAMES = {
+    "sklearn": "scikit-learn",
+    "PIL": "pillow",
+    "tensorflow_datasets": "tensorflow-datasets",
+    "keras_hub": "keras-hub",
+}
+
+
 def error_message(error: BaseException) -> str:
     """One line saying what failed and, where known, how to fix it.
 
@@ -842,9 +851,10 @@ def error_message(error: BaseException) -> str:
         key = error.args[0] if error.args else "?"
         text = f"missing key {key!r} in a config or checkpoint"
     elif isinstance(error, ModuleNotFoundError) and error.name:
+        module = error.name.split(".")[0]
         text = (
-            f"this needs the Python package {error.name!r}, which is not "
-            f"installed; pip install {error.name.split('.')[0]}"
+            f"this needs the Python module {module!r}, which is not "
+            f"installed; pip install {_PIP_NAMES.get(module, module)}"
         )
     elif isinstance(error, OSError) and error.strerror:
         text = error.strerror

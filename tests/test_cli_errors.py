@@ -256,6 +256,11 @@ def test_memory_error_is_one_line_and_debug_raises(monkeypatch, capsys):
             "another disk)",
         ),
         (KeyError("3"), "missing key '3' in a config or checkpoint"),
+        (
+            ModuleNotFoundError("No module named 'sklearn'", name="sklearn"),
+            "this needs the Python module 'sklearn', which is not "
+            "installed; pip install scikit-learn",
+        ),
         (ValueError("bad\nvalue  here"), "bad value here"),
         (
             MemoryError(),
