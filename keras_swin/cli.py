@@ -654,8 +654,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--debug",
         action="store_true",
-        help="show the full traceback of an error instead of one line "
-        "(default: off)",
+        help="show the full traceback of an error instead of one line, "
+        "and TensorFlow's start-up logging (default: off)",
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -890,10 +890,12 @@ def main(argv: list[str] | None = None) -> int:
         0
     """
     args = build_parser().parse_args(argv)
-    # Before any backend is imported: TensorFlow's native logging reads
-    # this once, and its load-time banners are filtered on import.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    quiet_import_of("tensorflow", TENSORFLOW_BANNERS)
+    if not args.debug:
+        # Before any backend is imported: TensorFlow's native logging
+        # reads this once, and its load-time banners are filtered on
+        # import. --debug shows them.
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        quiet_import_of("tensorflow", TENSORFLOW_BANNERS)
     _set_backend(args.backend)
     try:
         return args.func(args)

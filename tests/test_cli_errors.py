@@ -412,13 +412,20 @@ def test_help_imports_no_backend(argv):
     assert done.stdout.strip()
 
 
-@pytest.mark.parametrize("source", [TIMM_SWIN, SWIN, VIT / "checkpoint.npz"])
-def test_info_imports_no_keras(source):
+@pytest.mark.parametrize(
+    ("source", "family"),
+    [
+        (TIMM_SWIN, "swin"),  # timm safetensors
+        (SWIN, "swin"),  # official .pth: its index buffers are checked
+        (VIT / "checkpoint.npz", "vit"),  # official ViT
+        (golden("hf", "vit_tiny_h64_224"), "vit"),  # Hugging Face folder
+    ],
+)
+def test_info_imports_no_keras(source, family):
     done = _probe("info", str(source))
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stderr.splitlines()[-1] == "IMPORTED:"
-    config = json.loads(done.stdout)
-    assert config["family"] == ("vit" if source.suffix == ".npz" else "swin")
+    assert json.loads(done.stdout)["family"] == family
 
 
 # -- TensorFlow's noise ------------------------------------------------------
