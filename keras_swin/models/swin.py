@@ -13,6 +13,7 @@ from keras_swin.layers import (
 )
 from keras_swin.models._common import (
     check_head_arguments,
+    defer_size_check,
     load_weights,
     make_variant,
     resolve_inputs,
@@ -151,6 +152,8 @@ def SwinTransformer(
         embed_dim,
         use_norm=patch_norm,
         layer_norm_epsilon=layer_norm_epsilon,
+        # The stages' windows below are chosen for this size.
+        input_size=(height, width),
         name="patch_embed",
     )(image)
     if absolute_position_embedding:
@@ -206,6 +209,7 @@ def SwinTransformer(
         x = keras.layers.GlobalMaxPooling2D(name="maxpool")(x)
 
     model = keras.Model(inputs, x, name=name)
+    defer_size_check(model, image)
     load_weights(
         model,
         weights,

@@ -13,6 +13,7 @@ from keras_swin.layers import (
 )
 from keras_swin.models._common import (
     check_head_arguments,
+    defer_size_check,
     load_weights,
     make_variant,
     resolve_inputs,
@@ -196,6 +197,8 @@ def VisionTransformer(
         hidden_size,
         use_norm=False,
         pad_to_patch=False,
+        # The position embedding is made for this size.
+        input_size=(height, width),
         name="patch_embed",
     )(image)
     x = keras.layers.Reshape((-1, hidden_size), name="flatten")(x)
@@ -242,6 +245,7 @@ def VisionTransformer(
         )(x)
 
     model = keras.Model(inputs, x, name=name)
+    defer_size_check(model, image)
     load_weights(
         model,
         weights,
