@@ -5,7 +5,11 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from keras_swin.layers._serialization import ConfigFromArguments, register
+from keras_swin.layers._serialization import (
+    ConfigFromArguments,
+    RecordedArguments,
+    register,
+)
 from keras_swin.layers.linear import Linear
 
 
@@ -37,13 +41,17 @@ def _slow_fused_backward(q, bias, training) -> bool:
 
 
 @register
-class Attention(ConfigFromArguments, keras.layers.Layer):
+class Attention(RecordedArguments, ConfigFromArguments, keras.layers.Layer):
     """Multi-head self-attention as in ViT and Swin (fused `qkv`, `proj`).
 
     The `qkv` Dense maps C to 3C; its output axis is (3, heads, head_dim)
     with q|k|v outermost, the layout of the official Swin code, timm and a
     concatenation of Hugging Face's / the official ViT's q, k, v kernels.
     q is scaled by `qk_scale` (default head_dim^-0.5) after its bias.
+
+    Saved weights record `num_heads` beside the layer's variables (the
+    `qkv` kernel has the same shape for any head count), and loading
+    weights saved with another head count raises a ValueError.
 
     Args:
         dim: token width C (input and output).
@@ -64,6 +72,8 @@ class Attention(ConfigFromArguments, keras.layers.Layer):
         >>> attn(keras.ops.ones((2, 197, 64))).shape
         (2, 197, 64)
     """
+
+    recorded_arguments = ("num_heads",)
 
     def __init__(
         self,

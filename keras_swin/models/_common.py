@@ -48,6 +48,27 @@ def resolve_inputs(input_tensor, input_shape, default_size: int):
     return input_tensor, keras.utils.get_source_inputs(input_tensor)
 
 
+def defer_size_check(model: keras.Model, image) -> None:
+    """Leaves the check of the image size to the model's `patch_embed`.
+
+    Keras checks a functional model's input against the full shape it was
+    built with, and its message names only the two shapes. The builders'
+    `PatchEmbed(input_size=...)` checks the same sizes and also says how to
+    get a model for the new size; this keeps Keras' check of the rank and
+    channels and lets that one speak for the size. Only for an input the
+    builder made itself (not for a given `input_tensor` with layers before
+    the model).
+
+    Args:
+        model: the built functional model.
+        image: the tensor the network starts from.
+    """
+    if len(model.inputs) == 1 and model.inputs[0] is image:
+        model.input_spec = keras.InputSpec(
+            ndim=4, axes={-1: image.shape[-1]}, name=image.name
+        )
+
+
 def check_head_arguments(
     include_top: bool, pooling, classes: int, poolings=_POOLINGS
 ) -> None:
@@ -161,6 +182,7 @@ def load_weights(
         return
     if path.endswith(".keras"):
         source = keras.saving.load_model(path, compile=False)
+        _check_heads(source, model, path)
         copy_weights(source, model, source_name=path)
         return
     from weights_tools.convert import load_weights_into
@@ -168,29 +190,160 @@ def load_weights(
     load_weights_into(model, path)
 
 
-def _check_weights_file(model: keras.Model, path: str) -> None:
-    """Refuses a `.weights.h5` file holding more or fewer weights.
+def _stored_layout(handle) -> dict[str, list[tuple]] | None:
+    """The weight shapes of a `.weights.h5`, per layer path.
 
-    Keras loads such files by layer order and silently ignores stored
-    weights the model has no place for (e.g. a deeper stage); counting
-    them first makes that an error.
+    Keras stores each layer's variables as `vars/0`, `vars/1`, ... in a
+    group whose `name` attribute is the layer's name; the names along the
+    way give the layer's path as in `variable.path` (`encoder/blocks_0/
+    attn/qkv`). Entries that are not numbered (`num_heads`, recorded by
+    `RecordedArguments`) are not variables.
+
+    Returns:
+        {layer path: [shape of vars/0, shape of vars/1, ...]}, or None for
+        a file written without layer names (Keras before 3.10).
     """
     import h5py
 
-    stored = []
+    layout: dict[str, list[tuple]] = {}
+    unnamed = []
+
+    def layer_path(group_path: str) -> str | None:
+        names = []
+        parts = group_path.split("/")[:-1]  # without the final "vars"
+        for i in range(1, len(parts) + 1):
+            owner = "/".join(parts[:i])
+            entry = handle.get(owner + "/vars")
+            if entry is not None and "name" in entry.attrs:
+                names.append(str(entry.attrs["name"]))
+            elif i == len(parts):
+                return None
+        return "/".join(names)
+
+    def visit(name, item):
+        if not isinstance(item, h5py.Group) or name.split("/")[-1] != "vars":
+            return
+        numbered = sorted(int(k) for k in item if k.isdigit())
+        if not numbered or name == "vars":
+            return
+        path = layer_path(name)
+        if path is None:
+            unnamed.append(name)
+            return
+        layout[path] = [tuple(item[str(i)].shape) for i in numbered]
+
+    handle.visititems(visit)
+    return None if unnamed else layout
+
+
+def _check_weights_file(model: keras.Model, path: str) -> None:
+    """Refuses a `.weights.h5` file saved from another architecture.
+
+    Keras loads such files by the layers' order and shapes and silently
+    ignores stored weights the model has no place for (e.g. a deeper
+    stage). This compares, per layer path, the stored weights' count and
+    shapes with the model's, and names the first difference. What no shape
+    shows (the number of attention heads) is recorded beside the weights
+    by the attention layers and checked by them while loading. A file
+    without layer names (written by Keras before 3.10) is checked by its
+    number of weights only.
+
+    Raises:
+        ValueError: the first weight whose path or shape differs, with the
+            saved and the expected value.
+    """
+    import h5py
+
     with h5py.File(path, "r") as handle:
-        handle.visititems(
-            lambda name, item: (
-                stored.append(name) if isinstance(item, h5py.Dataset) else None
+        stored = _stored_layout(handle)
+        if stored is None:
+            count = 0
+
+            def add(name, item):
+                nonlocal count
+                count += isinstance(item, h5py.Dataset) and (
+                    name.split("/")[-1].isdigit()
+                )
+
+            handle.visititems(add)
+    if stored is None:
+        if count != len(model.weights):
+            raise ValueError(
+                f"{path} holds {count} weights but the model "
+                f"{model.name!r} has {len(model.weights)}: the file was "
+                "saved from another architecture (depths, heads, head, "
+                "...). Build the model with the arguments the file was "
+                "saved with."
             )
-        )
-    if len(stored) != len(model.weights):
+        return
+    expected: dict[str, list] = {}
+    for variable in model.weights:
+        layer = variable.path.rpartition("/")[0]
+        expected.setdefault(layer, []).append(variable)
+    problems = []
+    for layer, variables in expected.items():
+        shapes = stored.get(layer)
+        if shapes is None:
+            problems.append(
+                f"{variables[0].path} is in the model {model.name!r} but "
+                "not in the file"
+            )
+            continue
+        if len(shapes) != len(variables):
+            problems.append(
+                f"{layer} has {len(shapes)} weights in the file, "
+                f"{len(variables)} in the model "
+                f"({', '.join(v.path for v in variables)})"
+            )
+            continue
+        for variable, shape in zip(variables, shapes, strict=True):
+            if tuple(variable.shape) != shape:
+                problems.append(
+                    f"{variable.path} has shape {shape} in the file, "
+                    f"{tuple(variable.shape)} in the model"
+                )
+    problems += [
+        f"{layer} ({len(shapes)} weights) is in the file but not in the "
+        f"model {model.name!r}"
+        for layer, shapes in stored.items()
+        if layer not in expected
+    ]
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise ValueError(
-            f"{path} holds {len(stored)} weights but the model "
-            f"{model.name!r} has {len(model.weights)}: the file was saved "
-            "from another architecture (depths, heads, head, ...). Build "
-            "the model with the arguments the file was saved with."
+            f"{path} was saved from another architecture: {problems[0]}"
+            f"{more}. Build the model with the arguments the file was "
+            "saved with (depths, heads, widths, patch, window, classes, "
+            "input size)."
         )
+
+
+def _check_heads(source: keras.Model, target: keras.Model, name: str):
+    """Refuses a source whose layers split their weights into other heads.
+
+    Weight shapes do not show `num_heads` (ViT's `qkv` kernel is (D, 3D)
+    for any head count), so the same-named top-level layers' configs are
+    compared.
+    """
+    targets = {layer.name: layer for layer in target.layers}
+    for layer in source.layers:
+        other = targets.get(layer.name)
+        if other is None:
+            continue
+        saved = layer.get_config().get("num_heads")
+        wanted = other.get_config().get("num_heads")
+        if saved is not None and wanted is not None:
+            if _as_tuple(saved) != _as_tuple(wanted):
+                raise ValueError(
+                    f"{name}: layer {layer.name!r} has num_heads={saved} "
+                    f"there, {wanted} in the model {target.name!r}; the "
+                    "weights' shapes agree but their meaning does not. "
+                    "Build the model with the arguments it was saved with."
+                )
+
+
+def _as_tuple(value):
+    return tuple(value) if isinstance(value, (list, tuple)) else (value,)
 
 
 def copy_weights(
