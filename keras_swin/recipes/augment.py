@@ -13,6 +13,15 @@ all three Keras backends:
   mixing factor per batch, producing label-smoothed soft targets.
 - `RandomErasing`: timm's random erasing (Keras' layer samples boxes
   differently and clips its noise, see the class).
+
+Every draw is a stateless TensorFlow random op. Each call takes an
+optional `seed`, a (2,) integer tensor: the same seed gives the same
+result whatever the thread or the order in which a parallel `tf.data` map
+runs its elements, which is what makes a training run reproducible
+(`train_pipeline` derives one seed per image and per batch from the run's
+seed). Without a seed, one is drawn from TensorFlow's stateful generator
+(`tf.random.set_seed` and the object's `seed` apply, as for `tf.random`
+ops).
 """
 
 from __future__ import annotations
@@ -66,6 +75,34 @@ ORIGINAL_OPS = (
 )
 
 _MAX_LEVEL = 10.0
+_INT32_MAX = 2**31 - 1
+
+
+def call_seed(seed=None, op_seed: int | None = None):
+    """A stateless seed: `seed` itself, or one drawn when it is None.
+
+    Args:
+        seed: None or a (2,) int32/int64 tensor (a stateless seed).
+        op_seed: op-level seed of the stateful draw used when `seed` is
+            None (with `tf.random.set_seed`, as for `tf.random.uniform`).
+
+    Returns:
+        (2,) int64 tensor for `tf.random.stateless_*` ops.
+
+    Example:
+        >>> call_seed(tf.constant([1, 2])).numpy().tolist()
+        [1, 2]
+    """
+    if seed is None:
+        seed = tf.random.uniform([2], 0, _INT32_MAX, tf.int32, seed=op_seed)
+    return tf.cast(seed, tf.int64)
+
+
+def _split(seed, count: int):
+    """`count` independent (2,) seeds from one."""
+    return tf.unstack(
+        tf.random.experimental.stateless_split(seed, count), num=count
+    )
 
 
 def parse_randaugment(spec: str) -> dict:
@@ -245,11 +282,13 @@ class RandAugment:
         interpolation: "bilinear" or "nearest" (PIL's bicubic has no
             TensorFlow counterpart in the affine op).
         translate_pct: TranslateXRel/YRel range as a fraction of the side.
-        seed: optional op seed.
+        seed: optional op-level seed of the draws made when a call gets
+            no stateless seed.
 
     Shapes:
         image: (H, W, C) uint8 or float in [0, 255] -> (H, W, C) float32
-        in [0, 255] with integer values.
+        in [0, 255] with integer values; call seed: optional (2,) int
+        tensor (the same seed, the same result).
 
     Example:
         >>> augment = RandAugment("rand-m9-mstd0.5-inc1")
@@ -388,8 +427,11 @@ class RandAugment:
             return _affine(image, matrix, self.fill, self.interpolation)
         raise ValueError(f"Unknown RandAugment operation {name!r}.")
 
-    def draw(self):
+    def draw(self, seed=None):
         """One op's random choices, as timm's `RandAugment` + `AugmentOp`.
+
+        Args:
+            seed: optional (2,) int tensor, a stateless seed.
 
         Returns:
             (index into `self.ops`, magnitude, sign, apply) scalars: the op
@@ -402,26 +444,30 @@ class RandAugment:
         Example:
             >>> index, magnitude, sign, apply = RandAugment().draw()
         """
-        index = tf.random.uniform(
-            [], 0, len(self.ops), tf.int32, seed=self.seed
+        pick, level, signed, applied = _split(call_seed(seed, self.seed), 4)
+        index = tf.random.stateless_uniform(
+            [], pick, 0, len(self.ops), tf.int32
         )
         if math.isinf(self.magnitude_std):
-            magnitude = tf.random.uniform(
-                [], 0.0, self.magnitude, seed=self.seed
+            magnitude = tf.random.stateless_uniform(
+                [], level, 0.0, self.magnitude
             )
         else:
-            magnitude = tf.random.normal(
-                [], self.magnitude, self.magnitude_std, seed=self.seed
+            magnitude = tf.random.stateless_normal(
+                [], level, self.magnitude, self.magnitude_std
             )
         magnitude = tf.clip_by_value(magnitude, 0.0, self.max_magnitude)
-        sign = tf.where(tf.random.uniform([], seed=self.seed) < 0.5, -1.0, 1.0)
-        apply = tf.random.uniform([], seed=self.seed) < self.prob
+        sign = tf.where(
+            tf.random.stateless_uniform([], signed) < 0.5, -1.0, 1.0
+        )
+        apply = tf.random.stateless_uniform([], applied) < self.prob
         return index, magnitude, sign, apply
 
-    def __call__(self, image):
+    def __call__(self, image, seed=None):
         image = tf.cast(image, tf.float32)
-        for _ in range(self.num_ops):
-            index, magnitude, sign, apply = self.draw()
+        seeds = _split(call_seed(seed, self.seed), max(self.num_ops, 1))
+        for op in range(self.num_ops):
+            index, magnitude, sign, apply = self.draw(seeds[op])
             branches = [
                 functools.partial(self.apply, image, name, magnitude, sign)
                 for name in self.ops
@@ -432,9 +478,10 @@ class RandAugment:
         return image
 
 
-def _sample_beta(alpha, seed=None):
-    x = tf.random.gamma([], alpha, seed=seed)
-    y = tf.random.gamma([], alpha, seed=seed)
+def _sample_beta(alpha, seed):
+    first, second = _split(seed, 2)
+    x = tf.random.stateless_gamma([], first, alpha)
+    y = tf.random.stateless_gamma([], second, alpha)
     return x / (x + y)
 
 
@@ -456,11 +503,13 @@ class MixupCutmix:
         switch_prob: chance of cutmix when both are on.
         prob: chance a batch is mixed.
         label_smoothing: s.
-        seed: optional op seed.
+        seed: optional op-level seed of the draws made when a call gets
+            no stateless seed.
 
     Shapes:
         images: (B, H, W, C) float; labels: (B,) int or (B, K) one-hot
-        -> images (B, H, W, C) float32, targets (B, K) float32.
+        -> images (B, H, W, C) float32, targets (B, K) float32; call
+        seed: optional (2,) int tensor (the same seed, the same batch).
 
     Example:
         >>> mix = MixupCutmix(num_classes=10)
@@ -507,36 +556,41 @@ class MixupCutmix:
         off = self.label_smoothing / self.num_classes
         return labels * (1.0 - self.label_smoothing) + off
 
-    def sample(self):
+    def sample(self, seed=None):
         """(use_cutmix, lam) for one batch, before the cutmix correction.
+
+        Args:
+            seed: optional (2,) int tensor, a stateless seed.
 
         Example:
             >>> use_cutmix, lam = MixupCutmix(10).sample()
         """
-        seed = self.seed
-        mixed = tf.random.uniform([], seed=seed) < self.prob
+        mixing, switch, beta = _split(call_seed(seed, self.seed), 3)
+        mixed = tf.random.stateless_uniform([], mixing) < self.prob
         if self.mixup_alpha > 0 and self.cutmix_alpha > 0:
-            use_cutmix = tf.random.uniform([], seed=seed) < self.switch_prob
+            use_cutmix = tf.random.stateless_uniform([], switch)
+            use_cutmix = use_cutmix < self.switch_prob
             lam = tf.where(
                 use_cutmix,
-                _sample_beta(self.cutmix_alpha, seed),
-                _sample_beta(self.mixup_alpha, seed),
+                _sample_beta(self.cutmix_alpha, beta),
+                _sample_beta(self.mixup_alpha, beta),
             )
         elif self.cutmix_alpha > 0:
             use_cutmix = tf.constant(True)
-            lam = _sample_beta(self.cutmix_alpha, seed)
+            lam = _sample_beta(self.cutmix_alpha, beta)
         elif self.mixup_alpha > 0:
             use_cutmix = tf.constant(False)
-            lam = _sample_beta(self.mixup_alpha, seed)
+            lam = _sample_beta(self.mixup_alpha, beta)
         else:
             use_cutmix, lam = tf.constant(False), tf.constant(1.0)
         return use_cutmix & mixed, tf.where(mixed, lam, 1.0)
 
-    def cutmix_box(self, lam, height, width):
+    def cutmix_box(self, lam, height, width, seed=None):
         """timm's `rand_bbox`: (top, bottom, left, right) for `lam`.
 
         The box has sides int(H * sqrt(1 - lam)) and int(W * sqrt(1 -
         lam)), a uniformly drawn centre, and is clipped at the borders.
+        `seed`: optional (2,) int tensor, a stateless seed.
 
         Example:
             >>> top, bottom, left, right = MixupCutmix(10).cutmix_box(
@@ -545,15 +599,16 @@ class MixupCutmix:
         ratio = tf.sqrt(1.0 - lam)
         cut_h = tf.cast(tf.cast(height, tf.float32) * ratio, tf.int32)
         cut_w = tf.cast(tf.cast(width, tf.float32) * ratio, tf.int32)
-        cy = tf.random.uniform([], 0, height, tf.int32, seed=self.seed)
-        cx = tf.random.uniform([], 0, width, tf.int32, seed=self.seed)
+        row, column = _split(call_seed(seed, self.seed), 2)
+        cy = tf.random.stateless_uniform([], row, 0, height, tf.int32)
+        cx = tf.random.stateless_uniform([], column, 0, width, tf.int32)
         top = tf.clip_by_value(cy - cut_h // 2, 0, height)
         bottom = tf.clip_by_value(cy + cut_h // 2, 0, height)
         left = tf.clip_by_value(cx - cut_w // 2, 0, width)
         right = tf.clip_by_value(cx + cut_w // 2, 0, width)
         return top, bottom, left, right
 
-    def mix(self, images, labels, use_cutmix, lam):
+    def mix(self, images, labels, use_cutmix, lam, seed=None):
         """Mixes a batch with a given choice and factor.
 
         Args:
@@ -561,6 +616,7 @@ class MixupCutmix:
             labels: (B,) int or (B, K) one-hot.
             use_cutmix: scalar bool tensor.
             lam: scalar mixing factor.
+            seed: optional (2,) int tensor for the cutmix box.
 
         Returns:
             (images, targets (B, K), lam) with lam corrected for cutmix.
@@ -577,7 +633,7 @@ class MixupCutmix:
         height, width = shape[1], shape[2]
 
         def cutmix():
-            top, bottom, left, right = self.cutmix_box(lam, height, width)
+            top, bottom, left, right = self.cutmix_box(lam, height, width, seed)
             rows = tf.range(height)[:, None]
             cols = tf.range(width)[None, :]
             box = (
@@ -598,9 +654,10 @@ class MixupCutmix:
         targets = targets * lam + tf.reverse(targets, [0]) * (1.0 - lam)
         return mixed, targets, lam
 
-    def __call__(self, images, labels):
-        use_cutmix, lam = self.sample()
-        images, targets, _ = self.mix(images, labels, use_cutmix, lam)
+    def __call__(self, images, labels, seed=None):
+        draw, box = _split(call_seed(seed, self.seed), 2)
+        use_cutmix, lam = self.sample(draw)
+        images, targets, _ = self.mix(images, labels, use_cutmix, lam, box)
         return images, targets
 
 
@@ -621,10 +678,12 @@ class RandomErasing:
         min_area: smallest box, as a fraction of the image.
         max_area: largest box, as a fraction of the image.
         aspect_ratio: (min, max) height / width of the box.
-        seed: optional op seed.
+        seed: optional op-level seed of the draws made when a call gets
+            no stateless seed.
 
     Shapes:
-        image: (H, W, C) float -> (H, W, C) float32.
+        image: (H, W, C) float -> (H, W, C) float32; call seed: optional
+        (2,) int tensor (the same seed, the same box and noise).
 
     Example:
         >>> erase = RandomErasing(1.0)
@@ -651,25 +710,30 @@ class RandomErasing:
         self.aspect_ratio = aspect_ratio
         self.seed = seed
 
-    def box(self, height, width):
+    def box(self, height, width, seed=None):
         """(erase, top, left, box_height, box_width) for one image.
+
+        `seed`: optional (2,) int tensor, a stateless seed.
 
         Example:
             >>> erase, top, left, h, w = RandomErasing(1.0).box(20, 30)
         """
         attempts = 10
+        sizes, ratios, chance, rows, cols = _split(
+            call_seed(seed, self.seed), 5
+        )
         area = tf.cast(height * width, tf.float32)
         target = (
-            tf.random.uniform(
-                [attempts], self.min_area, self.max_area, seed=self.seed
+            tf.random.stateless_uniform(
+                [attempts], sizes, self.min_area, self.max_area
             )
             * area
         )
-        log_ratio = tf.random.uniform(
+        log_ratio = tf.random.stateless_uniform(
             [attempts],
+            ratios,
             math.log(self.aspect_ratio[0]),
             math.log(self.aspect_ratio[1]),
-            seed=self.seed,
         )
         ratio = tf.exp(log_ratio)
         h = tf.cast(tf.round(tf.sqrt(target * ratio)), tf.int32)
@@ -678,17 +742,18 @@ class RandomErasing:
         first = tf.argmax(tf.cast(fits, tf.int32), output_type=tf.int32)
         h, w = h[first], w[first]
         erase = tf.reduce_any(fits) & (
-            tf.random.uniform([], seed=self.seed) < self.probability
+            tf.random.stateless_uniform([], chance) < self.probability
         )
-        top = tf.random.uniform([], 0, height - h + 1, tf.int32, seed=self.seed)
-        left = tf.random.uniform([], 0, width - w + 1, tf.int32, seed=self.seed)
+        top = tf.random.stateless_uniform([], rows, 0, height - h + 1, tf.int32)
+        left = tf.random.stateless_uniform([], cols, 0, width - w + 1, tf.int32)
         return erase, top, left, h, w
 
-    def __call__(self, image):
+    def __call__(self, image, seed=None):
         image = tf.cast(image, tf.float32)
         shape = tf.shape(image)
         height, width = shape[0], shape[1]
-        erase, top, left, h, w = self.box(height, width)
+        placing, noising = _split(call_seed(seed, self.seed), 2)
+        erase, top, left, h, w = self.box(height, width, placing)
         rows = tf.range(height)[:, None, None]
         cols = tf.range(width)[None, :, None]
         inside = (
@@ -698,5 +763,5 @@ class RandomErasing:
             & (cols < left + w)
             & erase
         )
-        noise = tf.random.normal(shape, seed=self.seed)
+        noise = tf.random.stateless_normal(shape, noising)
         return tf.where(inside, noise, image)

@@ -8,17 +8,24 @@ Train: Inception-style random-resized crop, horizontal flip, RandAugment,
 normalisation, random erasing, then mixup/cutmix on the batch (soft
 targets). Eval: resize the shorter side to `image_size / eval_crop_pct`
 (bicubic for Swin), center crop, normalise, one-hot targets.
+
+The training pipeline is reproducible: with a seed, every random choice
+is a stateless op whose seed comes from the run's seed and the example's
+(or the batch's) position in the stream, and each epoch is shuffled with
+its own seed, so the parallel maps give the same batches in the same
+order on every run, and a run can start at any example (`start`) with the
+batches an uninterrupted run would have seen there.
 """
 
 from __future__ import annotations
 
-import keras
 import tensorflow as tf
 
 from keras_swin.recipes.augment import (
     MixupCutmix,
     RandAugment,
     RandomErasing,
+    call_seed,
 )
 from keras_swin.recipes.config import Recipe, get_recipe
 
@@ -60,11 +67,13 @@ def _as_rgb(image):
     return image
 
 
-def random_resized_crop(image, size, area, aspect_ratio, interpolation):
+def random_resized_crop(
+    image, size, area, aspect_ratio, interpolation, seed=None
+):
     """Inception crop: a random box of `area` and `aspect_ratio`, resized.
 
-    `tf.image.sample_distorted_bounding_box` with 10 attempts, falling back
-    to the whole image (timm falls back to a center crop).
+    `tf.image.stateless_sample_distorted_bounding_box` with 10 attempts,
+    falling back to the whole image (timm falls back to a center crop).
 
     Args:
         image: (H, W, C).
@@ -72,6 +81,8 @@ def random_resized_crop(image, size, area, aspect_ratio, interpolation):
         area: (min, max) fraction of the image area.
         aspect_ratio: (min, max) width / height.
         interpolation: "bicubic" or "bilinear".
+        seed: optional (2,) int tensor, a stateless seed (the same seed,
+            the same box); None draws one.
 
     Returns:
         (S, S, C) float32 in the input's range.
@@ -82,9 +93,10 @@ def random_resized_crop(image, size, area, aspect_ratio, interpolation):
         >>> tuple(out.shape)
         (32, 32, 3)
     """
-    begin, extent, _ = tf.image.sample_distorted_bounding_box(
+    begin, extent, _ = tf.image.stateless_sample_distorted_bounding_box(
         tf.shape(image),
         bounding_boxes=tf.zeros([1, 0, 4]),
+        seed=call_seed(seed),
         min_object_covered=0.0,
         aspect_ratio_range=aspect_ratio,
         area_range=area,
@@ -135,6 +147,19 @@ def center_crop(image, size, crop_pct, interpolation):
     return tf.clip_by_value(out, 0.0, 255.0)
 
 
+#: Tags that keep the seeds of the shuffles, the images and the batches
+#: of one run apart.
+_SHUFFLE, _IMAGE, _BATCH = 1, 2, 3
+
+
+def _stream_seed(seed: int, tag: int, index):
+    """(2,) int64 stateless seed of element `index` of a stream."""
+    base = tf.constant([seed % 2**63, tag], tf.int64)
+    return tf.random.experimental.stateless_fold_in(
+        base, tf.cast(index, tf.int64)
+    )
+
+
 def train_pipeline(
     dataset: tf.data.Dataset,
     recipe: str | Recipe,
@@ -144,8 +169,14 @@ def train_pipeline(
     shuffle_buffer: int = 10_000,
     seed: int | None = None,
     repeat: bool = True,
+    start: int = 0,
 ) -> tf.data.Dataset:
     """Training input of a recipe: augmented images and soft targets.
+
+    Reproducible: for a given `seed`, the same batches in the same order
+    on every run and every backend (stateless random ops seeded by the
+    run seed and each example's position in the stream; one shuffle seed
+    per pass over the data).
 
     Args:
         dataset: yields (image (H, W, C) uint8, label int) or dicts with
@@ -156,8 +187,14 @@ def train_pipeline(
             the official loaders do).
         image_size: side S; default the recipe's.
         shuffle_buffer: shuffle buffer (0: no shuffle).
-        seed: optional seed of the shuffle and the augmentations.
+        seed: seed of the shuffle and the augmentations; None draws one
+            from TensorFlow's global generator (`tf.random.set_seed`).
         repeat: repeat forever (pass `steps_per_epoch` to `fit`).
+        start: examples of the stream to pass over, e.g. `epoch *
+            steps_per_epoch * batch_size` to resume a run at `epoch`
+            with exactly the batches it would have seen; whole passes
+            over the data are skipped without reading them when the
+            dataset's size is known.
 
     Returns:
         `tf.data.Dataset` of (images (B, S, S, 3) float32, targets (B, K)
@@ -173,43 +210,69 @@ def train_pipeline(
     """
     recipe = get_recipe(recipe)
     size = image_size or recipe.image_size
-    dataset = _pairs(dataset)
-    if shuffle_buffer:
-        dataset = dataset.shuffle(shuffle_buffer, seed=seed)
+    if start < 0:
+        raise ValueError(f"start must be >= 0 examples, got {start}.")
+    if seed is None:
+        seed = int(tf.random.uniform([], 0, 2**31 - 1, tf.int64))
+    source = _pairs(dataset)
+
+    def one_pass(index):
+        if not shuffle_buffer:
+            return source
+        # The shuffle's seeds are (graph seed, op seed). Fixing the graph
+        # seed of this function makes the order depend on `seed` alone
+        # (not on `tf.random.set_seed`), and spares TensorFlow comparing
+        # the tensor op seed with 0 in Python, which fails when the
+        # global seed is 0.
+        tf.compat.v1.get_default_graph().seed = _SHUFFLE
+        shuffle_seed = _stream_seed(seed, _SHUFFLE, index)[0]
+        return source.shuffle(
+            shuffle_buffer, seed=shuffle_seed, reshuffle_each_iteration=False
+        )
+
+    skip = start
     if repeat:
-        dataset = dataset.repeat()
-    augment = (
-        RandAugment(recipe.randaugment, seed=seed)
-        if recipe.randaugment
-        else None
-    )
-    flip = keras.layers.RandomFlip("horizontal", seed=seed)
+        count = int(source.cardinality())
+        first = 0
+        if count > 0:
+            first, skip = divmod(start, count)
+        stream = tf.data.Dataset.counter(first).flat_map(one_pass)
+    else:
+        stream = one_pass(0)
+    stream = stream.skip(skip).enumerate(start=start)
+    augment = RandAugment(recipe.randaugment) if recipe.randaugment else None
     eraser = (
-        RandomErasing(recipe.random_erasing, seed=seed)
-        if recipe.random_erasing
-        else None
+        RandomErasing(recipe.random_erasing) if recipe.random_erasing else None
     )
 
     @tf.autograph.experimental.do_not_convert
-    def per_image(image, label):
-        image = _as_rgb(image)
+    def per_image(index, pair):
+        image, label = pair
+        crop, flip, policy, erase = tf.unstack(
+            tf.random.experimental.stateless_split(
+                _stream_seed(seed, _IMAGE, index), 4
+            )
+        )
         image = random_resized_crop(
-            image,
+            _as_rgb(image),
             size,
             recipe.crop_area,
             recipe.crop_aspect_ratio,
             recipe.interpolation,
+            seed=crop,
         )
         if recipe.horizontal_flip:
-            image = flip(image, training=True)
+            image = tf.image.stateless_random_flip_left_right(image, flip)
         if augment is not None:
-            image = augment(image)
+            image = augment(image, policy)
         image = normalize(image, recipe)
         if eraser is not None:
-            image = eraser(image)
+            image = eraser(image, erase)
         return image, label
 
-    dataset = dataset.map(per_image, num_parallel_calls=tf.data.AUTOTUNE)
+    dataset = stream.map(
+        per_image, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+    )
     dataset = dataset.batch(batch_size, drop_remainder=True)
     mixer = MixupCutmix(
         num_classes,
@@ -218,16 +281,18 @@ def train_pipeline(
         switch_prob=recipe.mix_switch_prob,
         prob=recipe.mix_prob if recipe.mixing else 0.0,
         label_smoothing=recipe.label_smoothing if recipe.mixing else 0.0,
-        seed=seed,
     )
 
     @tf.autograph.experimental.do_not_convert
-    def per_batch(images, labels):
+    def per_batch(index, batch):
+        images, labels = batch
         if recipe.mixing:
-            return mixer(images, labels)
+            return mixer(images, labels, _stream_seed(seed, _BATCH, index))
         return images, mixer.targets(labels)
 
-    dataset = dataset.map(per_batch, num_parallel_calls=tf.data.AUTOTUNE)
+    dataset = dataset.enumerate(start=start // batch_size).map(
+        per_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+    )
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 

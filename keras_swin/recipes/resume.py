@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import keras
@@ -63,6 +64,36 @@ class RandomStateBackup(keras.callbacks.Callback):
         }
         with atomic_path(self.path) as tmp:
             np.savez(tmp, **arrays)
+
+
+def resumed_epoch(backup_dir: str | os.PathLike) -> int:
+    """The epoch a run with this backup folder starts from (0: none).
+
+    Reads the metadata `keras.callbacks.BackupAndRestore` writes at the
+    end of each epoch, so that the input pipeline can start where the
+    interrupted run stopped.
+
+    Args:
+        backup_dir: the `BackupAndRestore` folder.
+
+    Returns:
+        The number of finished epochs in the backup.
+
+    Example:
+        >>> resumed_epoch("/tmp/no-such-backup")
+        0
+    """
+    path = os.path.join(os.fspath(backup_dir), "training_metadata.json")
+    if not os.path.exists(path):
+        return 0
+    with open(path) as f:
+        try:
+            return int(json.load(f)["epoch"])
+        except (ValueError, KeyError, TypeError) as error:
+            raise ValueError(
+                f"{path}: unreadable backup metadata ({error!r}); remove "
+                "the backup folder to start afresh."
+            ) from error
 
 
 def backup_callbacks(backup_dir: str | os.PathLike) -> list:
