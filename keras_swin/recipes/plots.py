@@ -19,19 +19,34 @@ def _pyplot():
     return plt
 
 
-def plot_learning_curves(history: dict, path: str | os.PathLike) -> None:
+#: Marks of a correct and a wrong prediction in the attention figure.
+RIGHT_COLOR, WRONG_COLOR = "black", "red"
+
+
+def _save(fig, path) -> None:
+    from keras_swin.utils import atomic_path
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+
+
+def plot_learning_curves(history: dict, path: str | os.PathLike | None):
     """Loss and accuracy per epoch, train and validation, as a PNG.
+
+    Every epoch is a marked point, so that a 1-epoch run shows its value.
 
     Args:
         history: `History.history` of `fit` (keys "loss", "accuracy",
             "val_loss", "val_accuracy", ...).
-        path: PNG file to write (atomically).
+        path: PNG file to write (atomically); None: write nothing and
+            return the open figure (to inspect or save yourself).
+
+    Returns:
+        None, or the matplotlib `Figure` when `path` is None.
 
     Example:
         >>> plot_learning_curves({"loss": [1.0, 0.5]}, "/tmp/curves.png")
     """
-    from keras_swin.utils import atomic_path
-
     plt = _pyplot()
     panels = [k for k in ("loss", "accuracy") if k in history]
     fig, axes = plt.subplots(
@@ -40,10 +55,17 @@ def plot_learning_curves(history: dict, path: str | os.PathLike) -> None:
     axes = np.atleast_1d(axes)
     for ax, key in zip(axes, panels, strict=False):
         epochs = np.arange(1, len(history[key]) + 1)
-        ax.plot(epochs, history[key], label=f"train {key}")
+        marker = dict(marker="o", markersize=3 if len(epochs) > 20 else 5)
+        ax.plot(epochs, history[key], label=f"train {key}", **marker)
         if f"val_{key}" in history:
-            ax.plot(epochs, history[f"val_{key}"], label=f"validation {key}")
+            ax.plot(
+                epochs,
+                history[f"val_{key}"],
+                label=f"validation {key}",
+                **{**marker, "marker": "s"},
+            )
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True, min_n_ticks=1))
         ax.set_ylabel(key)
         ax.grid(alpha=0.3)
         ax.legend()
@@ -52,9 +74,11 @@ def plot_learning_curves(history: dict, path: str | os.PathLike) -> None:
             "train accuracy is on mixed/augmented batches", fontsize=9
         )
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
+    if path is None:
+        return fig
+    _save(fig, path)
     plt.close(fig)
+    return None
 
 
 def _softmax(x):
@@ -174,54 +198,104 @@ def plot_attention_maps(
     model: keras.Model,
     inputs,
     images,
-    path: str | os.PathLike,
+    path: str | os.PathLike | None,
     class_names=None,
-) -> None:
+    labels=None,
+):
     """Images with the model's attention map and prediction, as a PNG.
+
+    Each image is shown above its attention map. The image's title gives
+    the true and the predicted class ("true 5 / pred 9"); a wrong
+    prediction has a red title and a red frame round both panels. The
+    attention maps share one colour scale, shown by a colour bar: the
+    share of the last block's attention each token receives.
 
     Args:
         model: a Swin or ViT classifier (logits or probabilities).
         inputs: (B, S, S, 3) preprocessed model inputs.
         images: (B, H, W, C) the same images for display (uint8).
-        path: PNG file to write (atomically).
+        path: PNG file to write (atomically); None: write nothing and
+            return the open figure.
         class_names: optional names of the classes.
+        labels: optional (B,) true classes; without them the titles give
+            the prediction only ("pred 9") and nothing is marked.
+
+    Returns:
+        None, or the matplotlib `Figure` when `path` is None.
 
     Example:
-        >>> plot_attention_maps(m, x, raw, "/tmp/attention.png")
+        >>> plot_attention_maps(m, x, raw, "/tmp/attention.png",
+        ...                     labels=[5, 9])
     """
-    from keras_swin.utils import atomic_path
-
     plt = _pyplot()
     maps = attention_maps(model, inputs)
     predictions = np.argmax(model.predict(inputs, verbose=0), -1)
     count = len(inputs)
+    if labels is not None and len(labels) != count:
+        raise ValueError(
+            f"plot_attention_maps: {len(labels)} labels for {count} images; "
+            "give one true class per image."
+        )
+
+    def name(index):
+        return class_names[index] if class_names is not None else index
+
     columns = min(count, 6)
     rows = 2 * math.ceil(count / columns)
     fig, axes = plt.subplots(
-        rows, columns, figsize=(1.8 * columns, 1.9 * rows), squeeze=False
+        rows,
+        columns,
+        figsize=(1.8 * columns + 0.8, 1.9 * rows + 0.4),
+        squeeze=False,
     )
     for ax in axes.ravel():
         ax.axis("off")
+    # One colour scale for every map, so that they can be compared.
+    scale = dict(vmin=0.0, vmax=float(maps.max()))
+    shown = None
     for i in range(count):
         r, c = 2 * (i // columns), i % columns
         image = np.asarray(images[i])
         if image.ndim == 3 and image.shape[-1] == 1:
             image = image[..., 0]
-        label = predictions[i]
-        name = class_names[label] if class_names is not None else label
+        predicted = name(int(predictions[i]))
+        wrong = labels is not None and int(labels[i]) != int(predictions[i])
+        color = WRONG_COLOR if wrong else RIGHT_COLOR
+        title = f"pred {predicted}"
+        if labels is not None:
+            title = f"true {name(int(labels[i]))} / {title}"
         axes[r, c].imshow(image, cmap="gray")
-        axes[r, c].set_title(f"predicted {name}", fontsize=8)
+        axes[r, c].set_title(
+            title, fontsize=8, color=color, fontweight="bold" if wrong else None
+        )
         axes[r + 1, c].imshow(image, cmap="gray")
-        axes[r + 1, c].imshow(
+        shown = axes[r + 1, c].imshow(
             maps[i],
             cmap="inferno",
             alpha=0.6,
             extent=(-0.5, image.shape[1] - 0.5, image.shape[0] - 0.5, -0.5),
             interpolation="bilinear",
+            **scale,
         )
-        axes[r + 1, c].set_title("attention", fontsize=8)
+        axes[r + 1, c].set_title("attention", fontsize=8, color=color)
+        if wrong:
+            for ax in (axes[r, c], axes[r + 1, c]):
+                # A frame: the spines, shown again without the ticks.
+                ax.axis("on")
+                ax.set_xticks([])
+                ax.set_yticks([])
+                for spine in ax.spines.values():
+                    spine.set_edgecolor(WRONG_COLOR)
+                    spine.set_linewidth(2.5)
     fig.suptitle("last attention block: attention received per token")
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
+    colorbar = fig.colorbar(
+        shown, ax=axes.ravel().tolist(), shrink=0.8, pad=0.02
+    )
+    colorbar.set_label("share of attention", fontsize=8)
+    colorbar.ax.tick_params(labelsize=7)
+    if path is None:
+        return fig
+    _save(fig, path)
     plt.close(fig)
+    return None

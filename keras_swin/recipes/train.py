@@ -19,7 +19,7 @@ import numpy as np
 
 from keras_swin.recipes.config import Recipe, get_recipe
 from keras_swin.recipes.optim import make_loss, make_optimizer
-from keras_swin.recipes.resume import backup_callbacks
+from keras_swin.recipes.resume import backup_callbacks, resumed_epoch
 from keras_swin.utils import atomic_path
 
 #: The Swin ImageNet recipe scaled down to 8 x 8 digits: the same
@@ -233,18 +233,12 @@ def compile_model(
     return model
 
 
-def _datasets(
-    dataset, recipe, batch_size, image_size, seed, data_dir, replicas=1
-):
-    """(train dataset, {split: eval dataset}, num_classes, {split: count},
-    raw test images for the plots or None)."""
+def _sources(dataset, seed, data_dir):
+    """({split: tf.data source}, num_classes, {split: count}, (raw test
+    images, their labels) for the plots or None)."""
     import tensorflow as tf
 
-    from keras_swin.recipes.data import (
-        eval_pipeline,
-        load_tfds,
-        train_pipeline,
-    )
+    from keras_swin.recipes.data import load_tfds
 
     if dataset == "digits":
         splits, num_classes = digits_splits(seed)
@@ -253,7 +247,7 @@ def _datasets(
             for name, arrays in splits.items()
         }
         counts = {name: len(arrays[1]) for name, arrays in splits.items()}
-        test_images = splits["test"][0]
+        test_sample = splits["test"]
     elif dataset.startswith("tfds:"):
         name = dataset[len("tfds:") :]
         sources, counts = {}, {}
@@ -271,12 +265,30 @@ def _datasets(
                 f"{dataset}: no 'validation' or 'test' split to evaluate on."
             )
         sources.setdefault("test", sources.get("validation"))
-        test_images = None
+        test_sample = None
     else:
         raise ValueError(
             f"Unknown dataset {dataset!r}: use 'digits' or 'tfds:NAME' "
             "(e.g. tfds:imagenet2012, tfds:cifar10)."
         )
+    return sources, num_classes, counts, test_sample
+
+
+def _pipelines(
+    sources,
+    counts,
+    recipe,
+    num_classes,
+    batch_size,
+    image_size,
+    seed,
+    start=0,
+    replicas=1,
+):
+    """(train dataset starting at example `start`, {split: eval
+    dataset})."""
+    from keras_swin.recipes.data import eval_pipeline, train_pipeline
+
     train = train_pipeline(
         sources["train"],
         recipe,
@@ -285,6 +297,7 @@ def _datasets(
         image_size=image_size,
         shuffle_buffer=min(counts["train"] or 10_000, 10_000),
         seed=seed,
+        start=start,
     )
     evals = {
         split: eval_pipeline(
@@ -298,7 +311,7 @@ def _datasets(
         for split in ("validation", "test")
         if sources.get(split) is not None
     }
-    return train, evals, num_classes, counts, test_images
+    return train, evals
 
 
 @contextlib.contextmanager
@@ -421,6 +434,60 @@ def _distribution_scope(distribute: str):
     return contextlib.nullcontext(), 1
 
 
+def _positive(name: str, value, minimum: int = 1):
+    """`value` if it is an int >= `minimum` (None passes), else ValueError."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(
+            f"train: {name} must be an integer >= {minimum}, got {value!r} "
+            f"({type(value).__name__})."
+        )
+    if value < minimum:
+        raise ValueError(f"train: {name} must be >= {minimum}, got {value}.")
+    return int(value)
+
+
+def make_deterministic(seed: int) -> None:
+    """Seeds every generator and turns on the backends' deterministic ops.
+
+    `keras.utils.set_random_seed` (Python, NumPy, TensorFlow, the Keras
+    `SeedGenerator`s and, on PyTorch, torch); on TensorFlow also
+    `tf.config.experimental.enable_op_determinism()`, and on PyTorch
+    `torch.use_deterministic_algorithms(True, warn_only=True)`. Both
+    switches are process-wide. They matter on GPUs: on the CPU the three
+    backends already give identical runs for a seed. (JAX on a GPU needs
+    `XLA_FLAGS=--xla_gpu_deterministic_ops=true` before it starts.)
+
+    Args:
+        seed: the run's seed.
+
+    Example:
+        >>> make_deterministic(0)
+    """
+    keras.utils.set_random_seed(seed)
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+    elif backend == "torch":
+        import torch
+
+        torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def _remove_empty_folders(path: Path) -> None:
+    """Removes `path` and the folders under it if no file is left."""
+    if not path.is_dir():
+        return
+    if any(p.is_file() or p.is_symlink() for p in path.rglob("*")):
+        return
+    for folder in sorted(path.rglob("*"), key=lambda p: -len(p.parts)):
+        folder.rmdir()
+    path.rmdir()
+
+
 def train(
     model: str = "swin_digits",
     recipe: str | Recipe | None = None,
@@ -437,8 +504,18 @@ def train(
     gradient_accumulation_steps: int | None = None,
     attention_images: int = 6,
     verbose: int | str = "auto",
+    deterministic: bool = True,
 ) -> dict:
     """Trains, evaluates and writes a model, its metrics and plots.
+
+    Reproducible: the same arguments, seed and backend give the same
+    weights and the same `test_accuracy` (the input pipeline is
+    deterministic, see `train_pipeline`, and `make_deterministic` seeds
+    everything). A run started again with the same `output` resumes from
+    its last finished epoch, with the batches it would have seen.
+
+    The output folder is created when the run first writes to it (at the
+    end of the first epoch); a run that fails before leaves no folder.
 
     Args:
         model: see `build_model`.
@@ -446,12 +523,12 @@ def train(
             for the digits and "swin_in1k" / "vit_finetune" otherwise.
         dataset: "digits" (bundled with scikit-learn) or "tfds:NAME".
         weights: checkpoint to fine-tune from.
-        epochs: overrides the recipe's (epoch-based recipes).
-        batch_size: global batch; default the recipe's (learning rates
-            are scaled linearly).
-        image_size: input side; default the recipe's.
-        steps_per_epoch: batches per epoch; default the training split
-            size over the batch.
+        epochs: overrides the recipe's (epoch-based recipes); >= 1.
+        batch_size: global batch, >= 1; default the recipe's (learning
+            rates are scaled linearly).
+        image_size: input side, >= 1; default the recipe's.
+        steps_per_epoch: batches per epoch, >= 1; default the training
+            split size over the batch.
         output: folder for the results; default a new `runs/...` folder.
         seed: seed of the split, the shuffle, the augmentations and the
             initial weights.
@@ -459,23 +536,40 @@ def train(
         distribute: "auto" (all local accelerators: `DataParallel` on JAX,
             `MirroredStrategy` on TensorFlow), "data_parallel" (always)
             or "none".
-        gradient_accumulation_steps: micro-batches per optimizer update.
-        attention_images: test images in the attention-map plot.
+        gradient_accumulation_steps: micro-batches per optimizer update,
+            >= 1.
+        attention_images: test images in the attention-map plot (0: no
+            plot).
         verbose: `fit` verbosity (progress bars by default).
+        deterministic: call `make_deterministic(seed)` (process-wide
+            switches); False only seeds the generators.
 
     Returns:
         The metrics written to `metrics.json` (`test_accuracy`,
         `test_loss`, `train_seconds`, ..., and `output`).
+
+    Raises:
+        ValueError: an argument out of range (epochs, batch_size,
+            image_size, steps_per_epoch, gradient_accumulation_steps below
+            1, attention_images below 0, a seed that is not an integer),
+            an unknown model, recipe or dataset.
 
     Example:
         >>> metrics = train(epochs=1, output="/tmp/digits-run")
         >>> sorted(metrics)[:2]
         ['backend', 'batch_size']
     """
-    from keras_swin.recipes.plots import (
-        plot_attention_maps,
-        plot_learning_curves,
+    epochs = _positive("epochs", epochs)
+    batch_size = _positive("batch_size", batch_size)
+    image_size = _positive("image_size", image_size)
+    steps_per_epoch = _positive("steps_per_epoch", steps_per_epoch)
+    gradient_accumulation_steps = _positive(
+        "gradient_accumulation_steps", gradient_accumulation_steps
     )
+    attention_images = _positive("attention_images", attention_images, 0)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise ValueError(f"train: seed must be an integer, got {seed!r}.")
+    seed = int(seed)
 
     if recipe is None:
         if dataset == "digits":
@@ -503,17 +597,66 @@ def train(
     batch_size = batch_size or recipe.batch_size
     image_size = image_size or recipe.image_size
     output = Path(output) if output else _default_output(model, dataset)
-    output.mkdir(parents=True, exist_ok=True)
-    keras.utils.set_random_seed(seed)
+    created = not output.exists()
+    try:
+        return _train(
+            model,
+            recipe,
+            dataset,
+            weights,
+            batch_size,
+            image_size,
+            steps_per_epoch,
+            output,
+            seed,
+            data_dir,
+            distribute,
+            gradient_accumulation_steps,
+            attention_images,
+            verbose,
+            deterministic,
+        )
+    except BaseException:
+        if created:
+            _remove_empty_folders(output)
+        raise
 
+
+def _train(
+    model,
+    recipe,
+    dataset,
+    weights,
+    batch_size,
+    image_size,
+    steps_per_epoch,
+    output,
+    seed,
+    data_dir,
+    distribute,
+    gradient_accumulation_steps,
+    attention_images,
+    verbose,
+    deterministic,
+):
+    """`train` after its arguments are checked; writes into `output`."""
+    from keras_swin.recipes.plots import (
+        plot_attention_maps,
+        plot_learning_curves,
+    )
+
+    if deterministic:
+        make_deterministic(seed)
+    else:
+        keras.utils.set_random_seed(seed)
     scope, replicas = _distribution_scope(distribute)
     if batch_size % replicas:
         raise ValueError(
             f"batch_size {batch_size} does not split over {replicas} "
             "devices; use a multiple."
         )
-    train_ds, evals, num_classes, counts, test_images = _datasets(
-        dataset, recipe, batch_size, image_size, seed, data_dir, replicas
+    sources, num_classes, counts, test_sample = _sources(
+        dataset, seed, data_dir
     )
     if steps_per_epoch is None:
         if not counts.get("train"):
@@ -526,6 +669,19 @@ def train(
         fit_epochs = recipe.epochs
     else:
         fit_epochs = max(1, -(-recipe.total_steps // steps_per_epoch))
+    # A resumed run starts its input where the interrupted one stopped.
+    start = resumed_epoch(output / "backup") * steps_per_epoch * batch_size
+    train_ds, evals = _pipelines(
+        sources,
+        counts,
+        recipe,
+        num_classes,
+        batch_size,
+        image_size,
+        seed,
+        start=start,
+        replicas=replicas,
+    )
 
     with scope:
         net = build_model(model, recipe, num_classes, image_size, weights)
@@ -536,7 +692,7 @@ def train(
             steps_per_epoch=steps_per_epoch,
             gradient_accumulation_steps=gradient_accumulation_steps,
         )
-        start = time.perf_counter()
+        start_time = time.perf_counter()
         history = net.fit(
             train_ds,
             epochs=fit_epochs,
@@ -546,7 +702,7 @@ def train(
             shuffle=False,  # the pipeline shuffles
             verbose=verbose,
         )
-        train_seconds = time.perf_counter() - start
+        train_seconds = time.perf_counter() - start_time
         unshare_ema_weights(net)
         results = evaluate(net, evals["test"], make_loss(recipe))
 
@@ -574,12 +730,14 @@ def train(
     with atomic_path(output / "metrics.json") as tmp:
         Path(tmp).write_text(json.dumps(metrics, indent=2) + "\n")
     plot_learning_curves(history.history, output / "learning_curves.png")
-    if test_images is not None and attention_images:
+    if test_sample is not None and attention_images:
+        test_images, test_labels = test_sample
         plot_attention_maps(
             net,
             _eval_images(test_images[:attention_images], recipe, image_size),
             test_images[:attention_images],
             output / "attention_maps.png",
+            labels=test_labels[:attention_images],
         )
     metrics["output"] = str(output)
     return metrics
