@@ -25,6 +25,7 @@ import os
 import keras
 
 from keras_swin._registry_data import DEFAULT_TAGS, PRETRAINED, WeightsSpec
+from keras_swin.models import swin, vit
 from keras_swin.utils import atomic_path
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "available_weights",
     "get_weights_spec",
     "resolve_weights",
+    "check_weights_fit",
     "download",
     "converted_weights",
     "load_pretrained_into",
@@ -158,6 +160,76 @@ def resolve_weights(
             f"{family} model."
         )
     return spec
+
+
+#: What a release fixes of the architecture, beyond its variant's table
+#: entry: the official Swin releases all use 4 x 4 patches; the official
+#: and AugReg ViT releases a class token read by the head, no registers
+#: and a position embedding that covers the class token. The input size
+#: and the Swin window are not fixed: they are resampled on load.
+_RELEASE_ARGUMENTS = {
+    "swin": dict(patch_size=4),
+    "vit": dict(
+        classifier="token",
+        class_token=True,
+        num_register_tokens=0,
+        position_embedding_on_prefix=True,
+    ),
+}
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, (list, tuple)) or isinstance(b, (list, tuple)):
+        return (
+            isinstance(a, (list, tuple))
+            and isinstance(b, (list, tuple))
+            and (tuple(a) == tuple(b))
+        )
+    return a == b
+
+
+def check_weights_fit(spec: WeightsSpec, family: str, config: dict) -> None:
+    """Refuses, before any download, a release another architecture needs.
+
+    Compares what the release fixes (its variant's widths, depths, heads,
+    patch; for ViT the class token layout) with the builder's arguments.
+    Input size, window and classes may differ: they are resampled or the
+    head replaced on load.
+
+    Args:
+        spec: the registry entry.
+        family: the builder's family, "swin" or "vit".
+        config: the builder's architecture arguments (those it passes to
+            `load_weights`); arguments it does not list are not compared.
+
+    Raises:
+        ValueError: names the first differing argument, the release's
+            value and the model's, and the builder that fits.
+
+    Example:
+        >>> check_weights_fit(get_weights_spec(
+        ...     "vit_tiny_patch16_224.augreg_in21k"), "vit",
+        ...     VIT_CONFIGS["vit_tiny_patch16"])
+    """
+    if spec.family != family:
+        raise ValueError(
+            f"{spec.name} are {spec.family} weights; this builder makes a "
+            f"{family} model."
+        )
+    configs = swin.SWIN_CONFIGS if family == "swin" else vit.VIT_CONFIGS
+    fixed = {**configs[spec.variant], **_RELEASE_ARGUMENTS[family]}
+    fixed.pop("drop_path_rate", None)
+    for key, wanted in fixed.items():
+        if key in config and not _same(config[key], wanted):
+            raise ValueError(
+                f"{spec.name} is a {spec.variant} release ({key}={wanted!r}) "
+                f"and does not fit this model ({key}={config[key]!r}); "
+                "nothing was downloaded. Build the architecture it was "
+                f"released for (keras_swin.pretrained.build_pretrained("
+                f"{spec.name!r}) or the {spec.variant} builder), or pick "
+                "weights for this architecture from "
+                f"keras_swin.pretrained.available_weights({family!r})."
+            )
 
 
 def _keras_home() -> str:
@@ -323,6 +395,7 @@ def load_pretrained_into(
     from weights_tools.common import Converted
     from weights_tools.convert import FORMATS, load_converted
 
+    check_weights_fit(spec, spec.family, model_config)
     weights_path, config = converted_weights(spec)
     source = _source_model(config)
     source.load_weights(weights_path)

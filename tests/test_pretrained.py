@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from helpers import assert_parity, golden, predict
 
-from keras_swin import SwinTransformer, pretrained
+from keras_swin import SwinTransformer, ViTTiny16, pretrained
+from keras_swin.models import SWIN_CONFIGS, VIT_CONFIGS
 from keras_swin.models import swin as swin_module
 
 CASE = golden("swin_official", "tiny_w7_224")
@@ -26,7 +27,11 @@ def registry(tmp_path, monkeypatch):
     base = pretrained.PRETRAINED["swin_tiny_patch4_window7_224.ms_in1k"]
     entries = dict(pretrained.PRETRAINED)
     spec = dataclasses.replace(
-        base, name=NAME, url=(CASE / "checkpoint.pth").as_uri(), classes=10
+        base,
+        name=NAME,
+        url=(CASE / "checkpoint.pth").as_uri(),
+        classes=10,
+        variant="swin_golden",
     )
     entries[NAME] = spec
     monkeypatch.setattr(pretrained, "PRETRAINED", entries)
@@ -138,3 +143,62 @@ def test_every_name_is_listed():
     names = pretrained.available_weights("swin")
     assert "swin_tiny_patch4_window7_224.ms_in1k" in names
     assert all(n.startswith("swin_") for n in names)
+
+
+@pytest.fixture
+def no_download(tmp_path, monkeypatch):
+    """Any download fails the test: the fit is checked before."""
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+
+    def download(spec):
+        raise AssertionError(f"{spec.name} was downloaded before the check")
+
+    monkeypatch.setattr(pretrained, "download", download)
+
+
+def test_release_of_another_variant_is_refused_before_download(no_download):
+    with pytest.raises(
+        ValueError,
+        match=r"vit_base_patch16_224.augreg_in21k_ft_in1k is a "
+        r"vit_base_patch16 release \(hidden_size=768\) and does not fit "
+        r"this model \(hidden_size=192\); nothing was downloaded",
+    ):
+        ViTTiny16(
+            weights="vit_base_patch16_224.augreg_in21k_ft_in1k",
+            input_shape=(32, 32, 3),
+        )
+    with pytest.raises(
+        ValueError,
+        match=r"swin_tiny_patch4_window7_224.ms_in1k is a swin_tiny "
+        r"release \(embed_dim=96\) and does not fit this model "
+        r"\(embed_dim=24\); nothing was downloaded.*available_weights",
+    ):
+        _model("swin_tiny_patch4_window7_224.ms_in1k")
+    assert not os.path.exists(os.environ["KERAS_HOME"])
+
+
+def test_fit_compares_what_a_release_fixes():
+    spec = pretrained.get_weights_spec(
+        "vit_base_patch16_224.augreg_in21k_ft_in1k"
+    )
+    base = dict(VIT_CONFIGS["vit_base_patch16"], classifier="token")
+    pretrained.check_weights_fit(spec, "vit", base)
+    for key, value in [
+        ("num_heads", 8),
+        ("patch_size", 32),
+        ("num_layers", 6),
+        ("classifier", "gap"),
+        ("num_register_tokens", 4),
+    ]:
+        with pytest.raises(ValueError, match=rf"\({key}={value!r}\)"):
+            pretrained.check_weights_fit(spec, "vit", {**base, key: value})
+    swin = pretrained.get_weights_spec("swin_base_patch4_window7_224.ms_in1k")
+    config = dict(SWIN_CONFIGS["swin_base"], patch_size=4)
+    # Window and size are resampled on load, not fixed by the release.
+    pretrained.check_weights_fit(swin, "swin", {**config, "window_size": 12})
+    with pytest.raises(ValueError, match=r"depths=\(2, 2, 6, 2\)"):
+        pretrained.check_weights_fit(
+            swin, "swin", {**config, "depths": (2, 2, 6, 2)}
+        )
+    with pytest.raises(ValueError, match="are swin weights"):
+        pretrained.check_weights_fit(swin, "vit", base)
