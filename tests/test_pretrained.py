@@ -202,3 +202,12 @@ def test_fit_compares_what_a_release_fixes():
         )
     with pytest.raises(ValueError, match="are swin weights"):
         pretrained.check_weights_fit(swin, "vit", base)
+
+
+def test_builder_head_warning_once_and_only_with_a_head(registry):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _model(NAME, classes=4)
+        _model(NAME, include_top=False, pooling="avg")
+    heads = [w for w in caught if "head" in str(w.message)]
+    assert len(heads) == 1 and "new 4-class head" in str(heads[0].message)

@@ -435,6 +435,21 @@ def resample_mismatched(
             converted.weights[path] = array.astype("float32")
 
 
+class HeadWarning(UserWarning):
+    """A checkpoint's classifier head is replaced by a new (zero) one.
+
+    Issued once per load, and only when the model has a head: a headless
+    load (`classes=0`, `include_top=False`) asked for the head to go. The
+    same text is in `model.checkpoint_notes`, so a caller that prints the
+    notes (the command line) can ignore this category.
+
+    Example:
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore", HeadWarning)
+        ...     model = load_checkpoint(path, classes=3)
+    """
+
+
 def _new_head(
     converted: Converted,
     model: keras.Model,
@@ -478,8 +493,8 @@ def _new_head(
             else "the model outputs the pooled features."
         )
     converted.notes.append(message)
-    if warn:
-        warnings.warn(message, stacklevel=5)
+    if warn and classes:
+        warnings.warn(message, HeadWarning, stacklevel=5)
     if classes:
         for variable in model.get_layer("head").weights:
             converted.add(
@@ -568,6 +583,8 @@ def build_and_load(
         source=source,
         table_resampling=table_resampling,
         position_resampling=position_resampling,
+        # classes=0 asks for no head: dropping the stored one is no news.
+        warn=include_top,
     )
     return model
 
@@ -601,8 +618,9 @@ def load_converted(
         model_config: the target model's builder arguments.
         source: name for messages.
         table_resampling, position_resampling: see `resample_mismatched`.
-        warn: warn when a head is replaced (off for `include_top=False`
-            builders, where dropping the head is the request).
+        warn: warn (`HeadWarning`) when a head is replaced by a new one;
+            never for a headless model, where dropping the head is the
+            request.
 
     Example:
         >>> load_converted(model, converted, family="vit",

@@ -10,6 +10,7 @@ from helpers import assert_parity, golden, predict, to_numpy
 
 from weights_tools.common import ConversionError
 from weights_tools.convert import (
+    HeadWarning,
     checkpoint_config,
     detect_format,
     load_checkpoint,
@@ -152,9 +153,20 @@ def test_other_classes_replace_the_head_with_a_warning():
         model = load_checkpoint(SWIN_PTH, classes=3)
     out = predict(model, _swin_inputs())
     np.testing.assert_array_equal(out, np.zeros((2, 3), "float32"))
-    with pytest.warns(UserWarning, match="pooled features"):
+    with warnings.catch_warnings():
+        # classes=0 asks for no head: a note, not a warning.
+        warnings.simplefilter("error")
         headless = load_checkpoint(VIT_NPZ, classes=0)
     assert headless.output_shape == (None, 48)
+    assert any("pooled features" in n for n in headless.checkpoint_notes)
+
+
+def test_head_warning_is_issued_once_per_load():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        load_checkpoint(SWIN_PTH, classes=3)
+    heads = [w for w in caught if issubclass(w.category, HeadWarning)]
+    assert len(heads) == 1 and "3-class head" in str(heads[0].message)
 
 
 def test_activation_and_overrides_are_applied():
