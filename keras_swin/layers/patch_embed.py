@@ -42,11 +42,11 @@ def input_size_error(built, given) -> str:
         "the position embedding) holds for that size only, so another size "
         f"would give wrong results. Resize the images to {built_text}, or "
         "build the model for the size you need: input_shape=(None, None, 3) "
-        "gives a Swin model that takes any size; for a fixed size, build "
-        f"with input_shape={target}, and move trained or pretrained "
-        f"weights to it with keras_swin.load_checkpoint(path, "
-        f"input_shape={target}) (or the builder's weights= with that "
-        "input_shape), which resamples the position tables and embeddings."
+        f"gives a Swin model that takes any size; or input_shape={target}. "
+        "Pretrained weights are resampled for the new size by the "
+        "builder's weights=<registered name> or by "
+        f"keras_swin.load_checkpoint(original_checkpoint, "
+        f"input_shape={target})."
     )
 
 

@@ -34,7 +34,9 @@ def _message(built, given):
     return (
         rf"built for {built}x{built} images and got {given}x{given} ones.*"
         r"input_shape=\(None, None, 3\) gives a Swin model that takes any "
-        rf"size.*load_checkpoint\(path, input_shape=\({given}, {given}, 3\)\)"
+        rf"size; or input_shape=\({given}, {given}, 3\).*"
+        rf"load_checkpoint\(original_checkpoint, "
+        rf"input_shape=\({given}, {given}, 3\)\)"
     )
 
 
