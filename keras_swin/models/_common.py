@@ -122,11 +122,14 @@ def load_weights(
     Accepted: None (random init); a registered release name or alias
     ("imagenet", "imagenet22k", "swin_tiny_patch4_window7_224.ms_in1k",
     see `keras_swin.pretrained`), downloaded, converted and cached on
-    first use and resampled to the model's size and window; a
-    `.weights.h5` file written by this package; a `.keras` file of the
-    same architecture; an original checkpoint file or folder (official
-    Swin `.pth`, official ViT `.npz`, timm, Hugging Face), converted
-    strictly by `weights_tools`.
+    first use and resampled to the model's size and window (after
+    checking, before any download, that the release fits the
+    architecture); a `.weights.h5` file written by this package (each
+    layer's weights compared by path and shape, and the head counts the
+    attention layers record); a `.keras` file of the same architecture
+    (paths, shapes and head counts compared); an original checkpoint file
+    or folder (official Swin `.pth`, official ViT `.npz`, timm, Hugging
+    Face), converted strictly by `weights_tools`.
 
     Args:
         model: the built model.
