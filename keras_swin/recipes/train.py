@@ -17,6 +17,13 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from keras_swin.imagenet import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    INCEPTION_MEAN,
+    INCEPTION_STD,
+    attach_preprocessing,
+)
 from keras_swin.recipes.config import Recipe, get_recipe
 from keras_swin.recipes.optim import make_loss, make_optimizer
 from keras_swin.recipes.resume import backup_callbacks, resumed_epoch
@@ -26,12 +33,14 @@ from keras_swin.utils import atomic_path
 #: components (AdamW with the decay mask, warm-up + cosine, clipping,
 #: label smoothing, mixup/cutmix switch, RandAugment with magnitude noise,
 #: random erasing, linear stochastic depth), at smaller strengths, and no
-#: flip (digits are not mirror-symmetric).
+#: flip (digits are not mirror-symmetric). Peak learning rate 2e-3: at
+#: 1e-3 the 60 epochs underfit (0.969 held-out with seed 0 on JAX, 0.983
+#: at 2e-3, 0.981 at 3e-3).
 DIGITS_RECIPE = Recipe(
     name="digits",
     source="swin_in1k scaled down for sklearn's 8x8 digits",
     optimizer="adamw",
-    learning_rate=1e-3,
+    learning_rate=2e-3,
     reference_batch_size=64,
     warmup_learning_rate=1e-5,
     min_learning_rate=2e-5,
@@ -272,6 +281,63 @@ def _sources(dataset, seed, data_dir):
             "(e.g. tfds:imagenet2012, tfds:cifar10)."
         )
     return sources, num_classes, counts, test_sample
+
+
+def _class_names(dataset, num_classes, data_dir):
+    """Names of the classes, or None when the dataset has none."""
+    if dataset == "digits":
+        return [str(digit) for digit in range(num_classes)]
+    try:
+        import tensorflow_datasets as tfds
+
+        builder = tfds.builder(dataset[len("tfds:") :], data_dir=data_dir)
+        names = list(builder.info.features["label"].names)
+    except Exception:  # noqa: BLE001 - names are optional metadata
+        return None
+    return names if len(names) == num_classes else None
+
+
+def with_preprocessing(
+    model: keras.Model, recipe: str | Recipe, class_names=None
+) -> keras.Model:
+    """`model` carrying the recipe's evaluation transform and class names.
+
+    What `train` saves as `model.keras`: the same layers and weights
+    behind a `keras_swin.layers.PreprocessingInfo` (see
+    `keras_swin.imagenet.attach_preprocessing`), so that `keras-swin
+    predict IMAGE --weights model.keras` and
+    `keras_swin.imagenet.model_preprocessing` prepare an image the way
+    the model was evaluated: resize (`crop_pct`, `interpolation`), then
+    `preprocess_input` with the recipe's mean and std.
+
+    Args:
+        model: the trained classifier, (B, S, S, 3) -> logits (B, K).
+        recipe: its `Recipe` (normalization, eval_crop_pct,
+            interpolation).
+        class_names: K names, or None.
+
+    Returns:
+        An uncompiled `keras.Model` sharing `model`'s weights.
+
+    Example:
+        >>> m = build_model("swin_digits", DIGITS_RECIPE, 10, 16)
+        >>> saved = with_preprocessing(m, DIGITS_RECIPE, list("0123456789"))
+        >>> model_preprocessing(saved)["interpolation"]
+        'bilinear'
+    """
+    recipe = get_recipe(recipe)
+    if recipe.normalization == "inception":
+        mean, std = INCEPTION_MEAN, INCEPTION_STD
+    else:
+        mean, std = IMAGENET_MEAN, IMAGENET_STD
+    return attach_preprocessing(
+        model,
+        mean=mean,
+        std=std,
+        crop_pct=recipe.eval_crop_pct,
+        interpolation=recipe.interpolation,
+        class_names=class_names,
+    )
 
 
 def _pipelines(
@@ -658,6 +724,7 @@ def _train(
     sources, num_classes, counts, test_sample = _sources(
         dataset, seed, data_dir
     )
+    class_names = _class_names(dataset, num_classes, data_dir)
     if steps_per_epoch is None:
         if not counts.get("train"):
             raise ValueError(
@@ -707,7 +774,7 @@ def _train(
         results = evaluate(net, evals["test"], make_loss(recipe))
 
     with atomic_path(output / "model.keras") as tmp:
-        net.save(tmp)
+        with_preprocessing(net, recipe, class_names).save(tmp)
     metrics = {
         **{f"test_{k}": v for k, v in results.items()},
         "train_seconds": round(train_seconds, 2),

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from keras_swin import SwinTransformer, VisionTransformer
+from keras_swin.imagenet import model_preprocessing
 from keras_swin.recipes import RECIPES
 from keras_swin.recipes.optim import learning_rate_schedule
 from keras_swin.recipes.resume import backup_callbacks
@@ -194,6 +195,14 @@ def test_keras_swin_train_writes_model_metrics_and_plots(tmp_path, capsys):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     model = keras.saving.load_model(out / "model.keras")
     assert model.output.shape == (None, 10)
+    # The model carries the transform it was evaluated with.
+    assert model_preprocessing(model) == {
+        "mean": (0.485, 0.456, 0.406),
+        "std": (0.229, 0.224, 0.225),
+        "crop_pct": 1.0,
+        "interpolation": "bilinear",
+        "class_names": [str(d) for d in range(10)],
+    }
     assert not (out / "backup").exists()  # removed after a finished run
     printed = capsys.readouterr().out
     assert "test accuracy" in printed and "model.keras" in printed
