@@ -16,9 +16,10 @@ Keras' own import finishes (`_register_after_keras`).
 from __future__ import annotations
 
 import importlib
-import importlib.abc
 import sys
 import warnings
+
+from keras_swin._import_hooks import FirstImportHook
 
 __version__ = "0.1.0"
 
@@ -77,67 +78,14 @@ def _register_layers() -> None:
         )
 
 
-class _LoaderThenRegister(importlib.abc.Loader):
-    """Runs Keras' own loader, then registers this package's layers."""
-
-    def __init__(self, loader):
-        self._loader = loader
-
-    def create_module(self, spec):
-        return self._loader.create_module(spec)
-
-    def exec_module(self, module):
-        self._loader.exec_module(module)
-        # Back to Keras' own loader before anything else looks at it.
-        module.__loader__ = module.__spec__.loader = self._loader
-        _remove_hook()
-        _register_layers()
-
-    def __getattr__(self, name):
-        return getattr(self._loader, name)
-
-
-class _RegisterAfterKeras(importlib.abc.MetaPathFinder):
-    """Import hook: register the layers once `keras` has been imported.
-
-    Importing Keras here would fix its backend before the command line
-    could choose one, and costs seconds; so the hook waits for whoever
-    imports Keras first, then removes itself.
-    """
-
-    def find_spec(self, fullname, path=None, target=None):
-        if fullname != "keras":
-            return None
-        # The hook stays until Keras is executed: a mere look-up
-        # (importlib.util.find_spec("keras")) must not disarm it.
-        for finder in sys.meta_path:
-            find = getattr(finder, "find_spec", None)
-            if finder is self or find is None:
-                continue
-            spec = find(fullname, path, target)
-            if spec is not None:
-                break
-        else:
-            return None
-        if spec.loader is None:
-            return spec
-        spec.loader = _LoaderThenRegister(spec.loader)
-        return spec
-
-
-_HOOK = _RegisterAfterKeras()
-
-
-def _remove_hook() -> None:
-    if _HOOK in sys.meta_path:
-        sys.meta_path.remove(_HOOK)
+_HOOK = FirstImportHook("keras", after=_register_layers)
 
 
 def _register_after_keras() -> None:
     if "keras" in sys.modules:
         _register_layers()
-    elif _HOOK not in sys.meta_path:
-        sys.meta_path.insert(0, _HOOK)
+    else:
+        _HOOK.install()
 
 
 _register_after_keras()

@@ -9,12 +9,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
-import importlib.util
 import os
 import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
+
+from keras_swin._import_hooks import FirstImportHook
 
 _COMPOUND_SUFFIXES = (".weights.h5", ".weights.json")
 
@@ -336,55 +337,6 @@ def filtered_stderr(noise: tuple[str, ...]) -> Iterator[None]:
                 sys.stderr.flush()
 
 
-class _QuietLoader:
-    """Runs another loader's `exec_module` inside `filtered_stderr`."""
-
-    def __init__(self, loader, finder):
-        self._loader = loader
-        self._finder = finder
-
-    def create_module(self, spec):
-        return self._loader.create_module(spec)
-
-    def exec_module(self, module):
-        with contextlib.suppress(ValueError):  # loaded: the hook is done
-            sys.meta_path.remove(self._finder)
-        module.__loader__ = self._loader
-        if module.__spec__ is not None:
-            module.__spec__.loader = self._loader
-        with filtered_stderr(self._finder.noise):
-            self._loader.exec_module(module)
-
-    def __getattr__(self, name):
-        return getattr(self._loader, name)
-
-
-class _QuietImportFinder:
-    """Wraps the loader of one top-level module in a `_QuietLoader`.
-
-    It stays on `sys.meta_path` until the module is loaded: availability
-    probes (`importlib.util.find_spec`) load nothing.
-    """
-
-    def __init__(self, name: str, noise: tuple[str, ...]):
-        self.name = name
-        self.noise = noise
-        self._finding = False
-
-    def find_spec(self, fullname, path=None, target=None):
-        if fullname != self.name or self._finding:
-            return None
-        self._finding = True  # the real finders answer the inner search
-        try:
-            spec = importlib.util.find_spec(fullname)
-        finally:
-            self._finding = False
-        if spec is None or spec.loader is None:
-            return spec
-        spec.loader = _QuietLoader(spec.loader, self)
-        return spec
-
-
 def quiet_import_of(name: str, noise: tuple[str, ...]) -> None:
     """Filters `noise` from stderr whenever `name` is first imported.
 
@@ -400,8 +352,8 @@ def quiet_import_of(name: str, noise: tuple[str, ...]) -> None:
         >>> quiet_import_of("tensorflow", TENSORFLOW_BANNERS)
     """
     if name in sys.modules or any(
-        isinstance(finder, _QuietImportFinder) and finder.name == name
+        isinstance(finder, FirstImportHook) and finder.name == name
         for finder in sys.meta_path
     ):
         return
-    sys.meta_path.insert(0, _QuietImportFinder(name, noise))
+    FirstImportHook(name, around=lambda: filtered_stderr(noise)).install()

@@ -104,5 +104,5 @@ def test_hook_removes_itself_and_restores_the_loader():
     assert result.returncode == 0, result.stderr[-3000:]
     lines = result.stdout.splitlines()
     assert lines[0] == "False"
-    assert "_LoaderThenRegister" not in lines[1]
+    assert "_WrappedLoader" not in lines[1]
     assert lines[2] == "True"
