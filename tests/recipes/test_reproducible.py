@@ -49,12 +49,7 @@ def test_two_runs_with_one_seed_end_with_identical_weights(tmp_path):
     for a, b in zip(first, second, strict=True):
         np.testing.assert_array_equal(a, b)
     assert _metrics(tmp_path / "a") == _metrics(tmp_path / "b")
-    # The seed matters: another one gives other weights.
-    train(output=tmp_path / "c", seed=4, **SHORT)
-    other = _weights(tmp_path / "c")
-    assert any(
-        not np.array_equal(a, c) for a, c in zip(first, other, strict=True)
-    )
+    # (That another seed gives other batches: test_data.py.)
 
 
 class _Interrupt(keras.callbacks.Callback):
@@ -90,3 +85,18 @@ def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path, monkeypatch):
     expected = _metrics(tmp_path / "straight")
     assert metrics["test_accuracy"] == expected["test_accuracy"]
     assert metrics["history"]["loss"] == expected["history"]["loss"][1:]
+
+
+#: Held-out accuracy of `train(epochs=4)` (the digits recipe, 20 batches
+#: of 64 per epoch, warm-up shortened to 0, seed 0), measured on this
+#: project's 2-core AMD EPYC machine: TensorFlow 0.8357, JAX 0.8106,
+#: PyTorch 0.8496 (0.9109 at 6 epochs; the full 60-epoch run: README).
+SHORT_RUN_FLOOR = 0.75
+
+
+def test_a_short_digits_run_clears_its_floor(tmp_path):
+    metrics = train(
+        epochs=4, output=tmp_path / "run", attention_images=0, verbose=0
+    )
+    assert metrics["test_examples"] == 359
+    assert metrics["test_accuracy"] >= SHORT_RUN_FLOOR, metrics
