@@ -39,8 +39,12 @@ def test_swin_feature_pyramid():
 
 
 def test_train_with_recipe(capsys):
-    results = _load("train_with_recipe").main(epochs=2, steps_per_epoch=2)
+    """3 epochs of 20 batches reach 0.7409 held-out accuracy on
+    TensorFlow, 0.6992 on JAX and on PyTorch (measured on this project's
+    2-core AMD EPYC machine; seeded, so each backend repeats its value).
+    The floor leaves a margin of about 35 images."""
+    results = _load("train_with_recipe").main(epochs=3)
     out = capsys.readouterr().out
-    assert "recipe digits: adamw, peak lr 0.001, 2 epochs (1 warm-up)" in out
+    assert "recipe digits: adamw, peak lr 0.002, 3 epochs (2 warm-up)" in out
     assert results["examples"] == 359
-    assert 0.0 <= results["accuracy"] <= 1.0
+    assert results["accuracy"] >= 0.6
