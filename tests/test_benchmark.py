@@ -67,38 +67,45 @@ def test_flop_counts_follow_the_papers():
     assert benchmark.case_flops(case) == 2 * 3 * 8 * swin_flops()
 
 
-@pytest.mark.parametrize("model", ["swin_tiny", "vit_tiny"])
-@pytest.mark.parametrize("mode", ["inference", "train", "latency"])
-def test_keras_swin_cases_run(tiny_models, model, mode):
-    batch = 1 if mode == "latency" else 2
-    result = benchmark.run_case(_case(model=model, mode=mode, batch=batch))
+def _assert_measured(result: dict, case: dict) -> None:
+    """A case ran and its figures are the ones its timings give."""
     assert "error" not in result, result.get("error")
-    assert result["images_per_s"] == pytest.approx(batch / result["median_s"])
+    for key in ("impl", "model", "mode", "batch", "size", "dtype"):
+        assert result[key] == case[key]
+    assert result["iterations"] >= TIMING["min_iters"]
+    assert 0 < result["min_s"] <= result["median_s"]
+    assert result["images_per_s"] == pytest.approx(
+        case["batch"] / result["median_s"]
+    )
+    assert result["ms_per_call"] == pytest.approx(1000 * result["median_s"])
     assert result["flops_per_s"] * result["median_s"] == pytest.approx(
         benchmark.case_flops(result)
     )
-    assert result["iterations"] >= 1
-    assert result["memory_mib"] >= 0
+
+
+@pytest.mark.parametrize("model", ["swin_tiny", "vit_tiny"])
+@pytest.mark.parametrize("mode", ["inference", "train", "latency"])
+def test_keras_swin_cases_run(tiny_models, model, mode):
+    case = _case(model=model, mode=mode, batch=1 if mode == "latency" else 2)
+    _assert_measured(benchmark.run_case(case), case)
 
 
 def test_mixed_bfloat16_case_runs(tiny_models):
-    result = benchmark.run_case(_case(dtype="bfloat16"))
-    assert "error" not in result, result.get("error")
+    case = _case(dtype="bfloat16")
+    _assert_measured(benchmark.run_case(case), case)
 
 
 @pytest.mark.parametrize("model", ["swin_tiny", "vit_tiny"])
 def test_keras_hub_baseline_runs(tiny_models, model):
     pytest.importorskip("keras_hub", reason="the keras-hub baseline")
-    result = benchmark.run_case(_case(impl="keras_hub", model=model))
-    assert "error" not in result, result.get("error")
+    case = _case(impl="keras_hub", model=model)
+    _assert_measured(benchmark.run_case(case), case)
 
 
 @pytest.mark.parametrize("mode", ["inference", "train"])
 def test_pytorch_reference_runs(tiny_models, mode):
-    result = benchmark.run_case(
-        _case(impl="hf_torch", mode=mode, compile=False)
-    )
-    assert "error" not in result, result.get("error")
+    case = _case(impl="hf_torch", mode=mode, compile=False)
+    _assert_measured(benchmark.run_case(case), case)
 
 
 def test_failing_case_is_reported_not_raised(tiny_models):
