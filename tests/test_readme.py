@@ -1,4 +1,4 @@
-"""Every Python snippet and keras-swin command in the README runs."""
+"""Every Python snippet and keras-swin command in the README and docs/ runs."""
 
 import re
 import shlex
@@ -11,10 +11,26 @@ from keras_swin.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
-PYTHON = re.findall(r"```python\n(.*?)```", README, re.S)
+#: Every document whose snippets and commands must run.
+DOCS = {
+    path.relative_to(ROOT).as_posix(): path.read_text()
+    for path in [
+        ROOT / "README.md",
+        *sorted((ROOT / "docs").glob("*.md")),
+        ROOT / "benchmarks" / "README.md",
+    ]
+}
+PYTHON = [
+    (f"{name} python block {index}", block)
+    for name, text in DOCS.items()
+    for index, block in enumerate(
+        re.findall(r"```python\n(.*?)```", text, re.S)
+    )
+]
 COMMANDS = [
     line.strip()
-    for block in re.findall(r"```bash\n(.*?)```", README, re.S)
+    for text in DOCS.values()
+    for block in re.findall(r"```bash\n(.*?)```", text, re.S)
     for line in block.splitlines()
     if line.strip().startswith("keras-swin ")
 ]
@@ -47,16 +63,15 @@ def _documented_output(block: str) -> str:
     return " ".join(" ".join(comments).split())
 
 
-@pytest.mark.parametrize("index", range(len(PYTHON)))
-def test_python_snippet_prints_what_the_readme_says(
-    index, in_checkout_copy, capsys
+@pytest.mark.parametrize(
+    ("where", "block"), PYTHON, ids=[where for where, _ in PYTHON]
+)
+def test_python_snippet_prints_what_the_docs_say(
+    where, block, in_checkout_copy, capsys
 ):
-    """Every line a README snippet prints is the value its comments give."""
-    block = PYTHON[index]
-    exec(
-        compile(block, f"README.md python block {index}", "exec"),
-        {"__name__": "readme"},
-    )
+    """Every line a documented snippet prints is the value its comments
+    give."""
+    exec(compile(block, where, "exec"), {"__name__": "readme"})
     keras.backend.clear_session(free_memory=False)
     printed = [
         " ".join(line.split())
@@ -64,14 +79,13 @@ def test_python_snippet_prints_what_the_readme_says(
         if line.strip()
     ]
     if "print(" in block:
-        assert printed, f"README python block {index} printed nothing"
+        assert printed, f"{where} printed nothing"
     documented = _documented_output(block)
     for line in printed:
         # A whole value, not part of another number or word.
         pattern = rf"(?<![\w.]){re.escape(line)}(?![\w.])"
         assert re.search(pattern, documented), (
-            f"README python block {index} printed {line!r}, which its "
-            "comments do not show"
+            f"{where} printed {line!r}, which its comments do not show"
         )
 
 
@@ -85,8 +99,17 @@ def test_command_runs(command, in_checkout_copy):
     assert main(argv) == 0
 
 
-def test_readme_shows_the_latest_benchmark_report():
-    """The README's "Latest results" are benchmarks/results/latest.md,
-    verbatim: a re-run (or a --merge) must update both."""
+def test_benchmarks_readme_shows_the_latest_report():
+    """benchmarks/README.md shows benchmarks/results/latest.md verbatim: a
+    re-run (or a --merge) must update both."""
     latest = (ROOT / "benchmarks" / "results" / "latest.md").read_text()
-    assert latest.strip() in README
+    assert latest.strip() in DOCS["benchmarks/README.md"]
+
+
+def test_readme_is_short_and_links_every_doc():
+    """The README is the pitch, the commands, the use example, the
+    variants and links; the depth lives in docs/."""
+    assert len(README.splitlines()) <= 300
+    for name in DOCS:
+        if name != "README.md":
+            assert f"({name})" in README, f"README does not link {name}"
