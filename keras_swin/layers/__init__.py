@@ -14,7 +14,6 @@ from keras_swin.layers.window_attention import WindowAttention
 from keras_swin.layers.windows import (
     relative_position_index,
     shift_window_mask,
-    window_layout,
     window_partition,
     window_reverse,
 )
@@ -37,7 +36,6 @@ __all__ = [
     "linear_drop_path_rates",
     "relative_position_index",
     "shift_window_mask",
-    "window_layout",
     "window_partition",
     "window_reverse",
 ]

@@ -100,7 +100,10 @@ class WindowAttention(Attention):
                     f"relative position table's window {self.window_size}."
                 )
             index = windows.constant(
-                windows.relative_position_index, window_size, self.window_size
+                windows.relative_position_index,
+                window_size,
+                self.window_size,
+                like=self.relative_position_bias_table.value,
             )
         else:
             index = windows.dynamic_relative_position_index(

@@ -6,10 +6,13 @@ Two kinds of function live here:
   `keras.ops`; they accept static (int) or dynamic (tensor) sizes, so the
   same code serves eager calls, `jax.jit` traces and TensorFlow graphs with
   unknown height and width;
-* numpy functions (`relative_position_index`, `shift_window_mask`,
-  `window_layout`) that compute the static structure of a window layout
-  once per spatial size. They are cached, and their arrays are read-only so
-  the cache cannot be corrupted by a caller.
+* numpy functions (`relative_position_index`, `shift_window_mask`) that
+  compute the static structure of a window layout once per spatial size.
+  They are cached, and their arrays are read-only so the cache cannot be
+  corrupted by a caller; `constant` turns them into backend tensors once;
+* the in-graph twins (`dynamic_padded_window`,
+  `dynamic_relative_position_index`, `dynamic_shift_window_mask`) for
+  sizes known only when a TensorFlow graph runs.
 
 Conventions follow the official Swin code: windows are enumerated
 row-major over the window grid, batch-major over images; tokens inside a
@@ -19,7 +22,6 @@ window are row-major.
 from __future__ import annotations
 
 import functools
-from typing import NamedTuple
 
 import keras
 import numpy as np
@@ -37,7 +39,7 @@ _CONSTANTS: dict = {}
 _TORCH_CONVERT = None
 
 
-def constant(builder, *args):
+def constant(builder, *args, like=None):
     """The backend tensor of a cached numpy constant, converted once.
 
     `builder(*args)` is one of this module's cached numpy functions
@@ -45,13 +47,24 @@ def constant(builder, *args):
     tensor once per backend and device, so eager calls (PyTorch, eager
     TensorFlow or JAX) do not copy it from the host again and traces embed
     it as a constant. Inside a TensorFlow graph it is a graph constant
-    (nothing made inside a trace is kept). `torch.compile` reads the cached
-    tensor; layers fill the cache in `build`, and a miss inside a compiled
-    region runs outside the graph rather than tracing numpy.
+    (nothing made inside a trace is kept).
+
+    On PyTorch the tensor is placed on `like`'s device, the device of the
+    tensor it will meet, so the constant is where the model runs whatever
+    device Keras defaulted to. Without `like` it goes where Keras puts new
+    tensors (its default device or a `keras.device` scope), and since only
+    the converted tensor tells which device that is, each such call
+    converts again (layers do it once, in `build`) and keeps the first
+    tensor of each device. `torch.compile` reads the cached tensor; a miss
+    inside a compiled region runs outside the graph rather than tracing
+    numpy. Builders are told apart by name (a function in a dict key
+    breaks a `torch.compile` graph).
 
     Args:
         builder: a cached function returning a read-only numpy array.
         *args: its hashable arguments (ints).
+        like: optional tensor whose device the constant must be on
+            (PyTorch only; other backends place constants themselves).
 
     Returns:
         A tensor of the current backend with the array's shape and dtype.
@@ -60,7 +73,7 @@ def constant(builder, *args):
         >>> constant(relative_position_index, 2).shape
         (4, 4)
     """
-    backend = keras.backend.backend()
+    backend = keras.config.backend()
     device = None
     convert = _convert
     if backend == "tensorflow":
@@ -71,26 +84,39 @@ def constant(builder, *args):
     elif backend == "torch":
         global _TORCH_CONVERT
         import torch
-        from keras.src.backend.torch.core import get_device
 
-        device = str(get_device())
         if _TORCH_CONVERT is None:
-            _TORCH_CONVERT = torch.compiler.disable(_convert)
+            _TORCH_CONVERT = torch.compiler.disable(_torch_convert)
         convert = _TORCH_CONVERT
+        if like is None:
+            # Keras chooses the device; learn it from the converted tensor.
+            tensor = convert(builder, args, None)
+            key = (backend, tensor.device, builder.__name__, args)
+            return _CONSTANTS.setdefault(key, tensor)
+        device = like.device
     elif backend == "jax":
         convert = _jax_convert
-    key = (backend, device, builder, args)
+    key = (backend, device, builder.__name__, args)
     tensor = _CONSTANTS.get(key)
     if tensor is None:
-        tensor = _CONSTANTS[key] = convert(builder, args)
+        tensor = _CONSTANTS[key] = convert(builder, args, device)
     return tensor
 
 
-def _convert(builder, args):
+def _convert(builder, args, device=None):
     return ops.convert_to_tensor(np.array(builder(*args)))
 
 
-def _jax_convert(builder, args):
+def _torch_convert(builder, args, device):
+    if device is None:
+        return _convert(builder, args)
+    import torch
+
+    # One host-to-device copy straight to the device asked for.
+    return torch.as_tensor(np.array(builder(*args)), device=device)
+
+
+def _jax_convert(builder, args, device=None):
     import jax
 
     # A concrete array even inside a jit trace (there a plain conversion
@@ -231,6 +257,35 @@ def padded_window(
     )
 
 
+def dynamic_padded_window(height, width, window_size: int, shift_size: int):
+    """In-graph twin of `padded_window` for tensor map sizes.
+
+    Args:
+        height: map height H before padding (scalar int tensor).
+        width: map width W before padding (scalar int tensor).
+        window_size: configured window M (int).
+        shift_size: configured shift (int).
+
+    Returns:
+        (window, shift, padded_height, padded_width) as scalar int tensors.
+
+    Example:
+        >>> t = keras.ops.convert_to_tensor
+        >>> [int(v) for v in dynamic_padded_window(t(8), t(8), 7, 3)]
+        [7, 3, 14, 14]
+    """
+    smallest = ops.minimum(height, width)
+    clamp = smallest <= window_size
+    window = ops.where(clamp, smallest, window_size)
+    shift = ops.where(clamp, 0, shift_size)
+    return (
+        window,
+        shift,
+        (height + window - 1) // window * window,
+        (width + window - 1) // window * window,
+    )
+
+
 def _region_labels(size: int, window_size: int, shift_size: int):
     labels = np.zeros(size, np.int32)
     labels[size - window_size : size - shift_size] = 1
@@ -283,62 +338,6 @@ def shift_window_mask(
     mask = np.where(different, MASK_VALUE, 0.0).astype(np.float32)
     mask.setflags(write=False)
     return mask
-
-
-class WindowLayout(NamedTuple):
-    """Static window layout of one Swin block on one map size.
-
-    Attributes:
-        window_size: window side actually used (after clamping).
-        shift_size: cyclic shift actually used (0: no shift, no mask).
-        padded_height: map height after zero padding to the window.
-        padded_width: map width after zero padding to the window.
-        mask: float32 (nW, M*M, M*M) shift mask, or None without shift.
-
-    Example:
-        >>> window_layout(8, 8, 7, 3).padded_height
-        14
-    """
-
-    window_size: int
-    shift_size: int
-    padded_height: int
-    padded_width: int
-    mask: np.ndarray | None
-
-
-@functools.lru_cache(maxsize=256)
-def window_layout(
-    height: int, width: int, window_size: int, shift_size: int
-) -> WindowLayout:
-    """Everything static about a block's windows on an (H, W) map.
-
-    Clamps the window as the official code does, pads to a multiple of the
-    window (Hugging Face / official detection semantics: pad first, then
-    shift) and builds the shift mask for the padded size.
-
-    Args:
-        height: map height H before padding.
-        width: map width W before padding.
-        window_size: configured window M.
-        shift_size: configured shift.
-
-    Returns:
-        A `WindowLayout`.
-
-    Example:
-        >>> window_layout(63, 63, 7, 3)[:4]
-        (7, 3, 63, 63)
-        >>> window_layout(8, 8, 7, 3)[:4]
-        (7, 3, 14, 14)
-    """
-    window, shift, padded_h, padded_w = padded_window(
-        height, width, window_size, shift_size
-    )
-    mask = (
-        shift_window_mask(padded_h, padded_w, window, shift) if shift else None
-    )
-    return WindowLayout(window, shift, padded_h, padded_w, mask)
 
 
 def dynamic_relative_position_index(window_size, table_window: int):

@@ -9,7 +9,7 @@ import pytest
 from helpers import golden, to_numpy
 from keras import ops
 
-from keras_swin.layers import windows
+from keras_swin.layers import SwinBlock, SwinStage, windows
 from weights_tools.readers import read_pth
 
 CASES = ["tiny_w7_224", "tiny_w4_64"]
@@ -52,38 +52,63 @@ def test_small_window_reads_centre_of_larger_table():
     )
 
 
+def _attention_calls(block, x, monkeypatch):
+    """What `block`'s attention receives on `x`: window shapes and mask.
+
+    Returns:
+        One (windows shape, mask as numpy or None) per attention call.
+    """
+    calls = []
+    attend = block.attn.call
+
+    def record(inputs, attention_mask=None, training=None):
+        mask = None if attention_mask is None else to_numpy(attention_mask)
+        calls.append((tuple(inputs.shape), mask))
+        return attend(inputs, attention_mask=attention_mask, training=training)
+
+    monkeypatch.setattr(block.attn, "call", record)
+    block(x)
+    monkeypatch.undo()
+    return calls
+
+
 @pytest.mark.parametrize("case", CASES)
-def test_buffers_match_official_checkpoint(case):
+def test_blocks_use_the_official_windows_and_buffers(case, monkeypatch):
     state = read_pth(golden("swin_official", case, "checkpoint.pth"))
     config = json.loads(
         golden("swin_official", case, "config.json").read_text()
     )
+    window_size = config["constructor_kwargs"]["window_size"]
     checked_masks = 0
     for stage in config["stages"]:
         height, width = stage["resolution"]
+        dim, heads = stage["dim"], stage["num_heads"]
+        # The table window SwinTransformer gives a stage of this size.
+        table = min(window_size, height, width)
+        layer = SwinStage(dim, stage["depth"], heads, window_size=table)
+        x = np.zeros((1, height, width, dim), "float32")
+        layer(x)
         for block in stage["blocks"]:
             prefix = f"layers.{stage['stage']}.blocks.{block['block']}."
-            layout = windows.window_layout(
-                height,
-                width,
-                config["constructor_kwargs"]["window_size"],
-                config["constructor_kwargs"]["window_size"] // 2
-                if block["block"] % 2
-                else 0,
+            blk = layer.blocks[block["block"]]
+            [(shape, mask)] = _attention_calls(blk, x, monkeypatch)
+            m = block["window_size"]
+            assert shape == (block["num_windows"], m * m, dim)
+            # A table holding its row numbers turns the bias into the index.
+            rows = np.arange((2 * table - 1) ** 2, dtype="float32")
+            blk.attn.relative_position_bias_table.assign(
+                np.repeat(rows[:, None], heads, axis=1)
             )
-            assert layout.window_size == block["window_size"]
-            assert layout.shift_size == block["shift_size"]
-            np.testing.assert_array_equal(
-                windows.relative_position_index(layout.window_size),
-                state[prefix + "attn.relative_position_index"],
-            )
-            if block["has_attn_mask"]:
+            bias = to_numpy(blk.attn.relative_position_bias(m))
+            for head in range(heads):
                 np.testing.assert_array_equal(
-                    layout.mask, state[prefix + "attn_mask"]
+                    bias[head], state[prefix + "attn.relative_position_index"]
                 )
+            if block["has_attn_mask"]:
+                np.testing.assert_array_equal(mask, state[prefix + "attn_mask"])
                 checked_masks += 1
             else:
-                assert layout.mask is None
+                assert mask is None
                 assert prefix + "attn_mask" not in state
     assert checked_masks == sum(
         bool(re.search(r"attn_mask$", k)) for k in state
@@ -100,13 +125,30 @@ def test_mask_regions_on_format_example():
     np.testing.assert_array_equal(mask[3], np.where(np.eye(4), 0, m))
 
 
-def test_layout_pads_before_shift():
-    # Hugging Face padded_250 case: last stage 8x8, window 7 -> 14x14, shift.
-    layout = windows.window_layout(8, 8, 7, 3)
-    assert layout[:4] == (7, 3, 14, 14)
-    assert layout.mask.shape == (4, 49, 49)
-    assert windows.window_layout(7, 7, 7, 3)[:4] == (7, 0, 7, 7)
-    assert windows.window_layout(3, 10, 4, 2)[:4] == (3, 0, 3, 12)
+@pytest.mark.parametrize(
+    "size,window,shift,windows_shape,mask",
+    [
+        # Hugging Face padded_250 case: last stage 8x8, window 7: padded
+        # to 14x14 first, then shifted and masked for the padded map.
+        ((8, 8), 7, 3, (4, 49, 8), windows.shift_window_mask(14, 14, 7, 3)),
+        # A map equal to the window: one window, no shift, no mask.
+        ((7, 7), 7, 3, (1, 49, 8), None),
+        # A map narrower than the window: window 3, no shift, 3x12 padded.
+        ((3, 10), 4, 2, (4, 9, 8), None),
+    ],
+)
+def test_block_pads_before_shift(
+    size, window, shift, windows_shape, mask, monkeypatch
+):
+    block = SwinBlock(8, 2, window_size=window, shift_size=shift)
+    x = np.zeros((1,) + size + (8,), "float32")
+    block(x)
+    [(shape, used)] = _attention_calls(block, x, monkeypatch)
+    assert shape == windows_shape
+    if mask is None:
+        assert used is None
+    else:
+        np.testing.assert_array_equal(used, mask)
 
 
 @pytest.mark.parametrize(
@@ -143,3 +185,21 @@ def test_bad_arguments_are_named():
         windows.relative_position_index(8, 7)
     with pytest.raises(ValueError, match="multiple of the window"):
         windows.shift_window_mask(10, 8, 4, 2)
+
+
+def test_constants_are_cached_on_the_device_they_meet():
+    x = ops.zeros((1,))
+    first = windows.constant(windows.relative_position_index, 3, like=x)
+    assert windows.constant(windows.relative_position_index, 3) is first
+    assert windows.constant(windows.relative_position_index, 3, like=x) is first
+    np.testing.assert_array_equal(
+        to_numpy(first), windows.relative_position_index(3)
+    )
+    if keras.config.backend() == "torch":
+        import torch
+
+        # A tensor on another device gets its own copy there.
+        meta = torch.empty(0, device="meta")
+        other = windows.constant(windows.relative_position_index, 3, like=meta)
+        assert other.device == meta.device != first.device
+        assert first.device == x.device
