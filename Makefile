@@ -8,7 +8,8 @@
 #   make test-fast  one backend (FAST_BACKEND, default torch), without the
 #               tests marked slow, stopping at the first failure
 #   make bench  set up .venv, then the speed benchmark against PyTorch and
-#               KerasHub (benchmarks/results/latest.md; about 50 min on 2 cores
+#               KerasHub (benchmarks/run.py; BENCH_ARGS for its options;
+#               benchmarks/results/latest.md; about 50 min on 2 cores
 #               with the default float32 and bfloat16)
 PYTHON ?= python3
 VENV ?= .venv
@@ -38,7 +39,7 @@ demo: setup
 	$(BIN)/keras-swin parity tests/golden
 
 bench: setup
-	$(BIN)/keras-swin benchmark $(BENCH_ARGS)
+	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 # The lines of a pytest log shown while it runs: one per test file (with
 # its dots and percentage), failures, and the final count.

@@ -607,12 +607,42 @@ def _cmd_parity(args) -> int:
     return 0 if all(r["passed"] for r in rows) else 1
 
 
-def _cmd_benchmark(args) -> int:
-    from keras_swin import benchmark
+def _benchmark_module():
+    """`benchmarks.bench` of the clone this package was installed from.
 
-    # The run takes most of an hour: a bad results folder fails now.
-    check_writable(args.output, folder=True)
-    return benchmark.run_from_args(args)
+    The benchmark is a repository tool, outside the wheel: it is found
+    in `benchmarks/` beside the package's folder, which an editable
+    install (`pip install -e .`) of a clone has.
+
+    Raises:
+        RuntimeError: keras_swin is not installed from a clone.
+    """
+    import importlib
+
+    import keras_swin
+
+    root = Path(keras_swin.__file__).resolve().parents[1]
+    script = root / "benchmarks" / "bench.py"
+    if not script.is_file():
+        raise RuntimeError(
+            f"the benchmark is a repository tool, not part of the "
+            f"installed package (no {script}); run it from a clone of the "
+            "keras-swin repository: python benchmarks/run.py [options] "
+            "(or make bench), or install the clone with pip install -e ."
+        )
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    module = importlib.import_module("benchmarks.bench")
+    if Path(module.__file__).resolve() != script:
+        raise RuntimeError(
+            f"benchmarks.bench was imported from {module.__file__}, not "
+            f"{script}; run python {root / 'benchmarks' / 'run.py'} instead."
+        )
+    return module
+
+
+def _cmd_benchmark(args) -> int:
+    return _benchmark_module().main(args.arguments, prog="keras-swin benchmark")
 
 
 def _transfer_arguments(parser, window: bool = True) -> None:
@@ -783,17 +813,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_train_parser(sub)
 
-    from keras_swin import benchmark
-
+    # A repository tool (benchmarks/ of a clone): its options are its
+    # own (`keras-swin benchmark --help`), so every argument passes
+    # through, none read as an option here.
     bench = sub.add_parser(
         "benchmark",
-        help="throughput, latency and memory against PyTorch and KerasHub",
-        description="Measure keras-swin's Swin-T and ViT-B/16 on every "
-        "Keras backend beside Hugging Face transformers (PyTorch), "
-        "KerasHub and the machine's matmul peak; each case runs in its own "
-        "process. Writes latest.json and latest.md under --output.",
+        help="from a clone: speed against PyTorch and KerasHub "
+        "(python benchmarks/run.py)",
+        add_help=False,
+        prefix_chars="\0",
     )
-    benchmark.add_arguments(bench)
+    bench.add_argument(
+        "arguments",
+        nargs="*",
+        help="the options of python benchmarks/run.py (--help lists them)",
+    )
     bench.set_defaults(func=_cmd_benchmark)
     return parser
 

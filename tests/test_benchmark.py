@@ -1,28 +1,34 @@
-"""The benchmark harness: plan, worker cases, report. No timing asserted.
+"""The benchmark (benchmarks/bench.py): plan, worker cases, report.
 
-Speed is reported by `keras-swin benchmark` as ratios, never asserted
-here; these tests check that every case kind runs and that the report's
-arithmetic is right.
+Speed is reported by `python benchmarks/run.py` (`keras-swin benchmark`
+from an editable install) as ratios, never asserted here; these tests
+check that every case kind runs, that the report's arithmetic is right
+and that the tool is reached from the clone only.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from helpers import BACKEND
 
-from keras_swin import benchmark
+from benchmarks import bench
 from keras_swin.cli import main as cli_main
 from keras_swin.flops import swin_flops
 
+ROOT = Path(__file__).resolve().parents[1]
 TIMING = dict(warmup=1, min_iters=1, min_time=0.0)
 
 
 @pytest.fixture
 def tiny_models(monkeypatch):
     """Small Swin and ViT specs, so worker cases run in seconds."""
-    models = dict(benchmark.MODELS)
+    models = dict(bench.MODELS)
     models["swin_tiny"] = {
         "family": "swin",
         "title": "Swin tiny",
@@ -41,7 +47,7 @@ def tiny_models(monkeypatch):
             patch_size=8, hidden_size=32, num_layers=1, num_heads=2, mlp_dim=64
         ),
     }
-    monkeypatch.setattr(benchmark, "MODELS", models)
+    monkeypatch.setattr(bench, "MODELS", models)
 
 
 def _case(**overrides):
@@ -61,10 +67,10 @@ def _case(**overrides):
 
 
 def test_flop_counts_follow_the_papers():
-    assert round(benchmark.macs("swin_t", 224) / 1e9, 1) == 4.5
-    assert round(benchmark.macs("vit_b16", 224) / 1e9, 1) == 17.6
+    assert round(bench.macs("swin_t", 224) / 1e9, 1) == 4.5
+    assert round(bench.macs("vit_b16", 224) / 1e9, 1) == 17.6
     case = dict(model="swin_t", size=224, batch=8, mode="train")
-    assert benchmark.case_flops(case) == 2 * 3 * 8 * swin_flops()
+    assert bench.case_flops(case) == 2 * 3 * 8 * swin_flops()
 
 
 def _assert_measured(result: dict, case: dict) -> None:
@@ -79,7 +85,7 @@ def _assert_measured(result: dict, case: dict) -> None:
     )
     assert result["ms_per_call"] == pytest.approx(1000 * result["median_s"])
     assert result["flops_per_s"] * result["median_s"] == pytest.approx(
-        benchmark.case_flops(result)
+        bench.case_flops(result)
     )
 
 
@@ -87,45 +93,45 @@ def _assert_measured(result: dict, case: dict) -> None:
 @pytest.mark.parametrize("mode", ["inference", "train", "latency"])
 def test_keras_swin_cases_run(tiny_models, model, mode):
     case = _case(model=model, mode=mode, batch=1 if mode == "latency" else 2)
-    _assert_measured(benchmark.run_case(case), case)
+    _assert_measured(bench.run_case(case), case)
 
 
 def test_mixed_bfloat16_case_runs(tiny_models):
     case = _case(dtype="bfloat16")
-    _assert_measured(benchmark.run_case(case), case)
+    _assert_measured(bench.run_case(case), case)
 
 
 @pytest.mark.parametrize("model", ["swin_tiny", "vit_tiny"])
 def test_keras_hub_baseline_runs(tiny_models, model):
     pytest.importorskip("keras_hub", reason="the keras-hub baseline")
     case = _case(impl="keras_hub", model=model)
-    _assert_measured(benchmark.run_case(case), case)
+    _assert_measured(bench.run_case(case), case)
 
 
 @pytest.mark.parametrize("mode", ["inference", "train"])
 def test_pytorch_reference_runs(tiny_models, mode):
     case = _case(impl="hf_torch", mode=mode, compile=False)
-    _assert_measured(benchmark.run_case(case), case)
+    _assert_measured(bench.run_case(case), case)
 
 
 def test_failing_case_is_reported_not_raised(tiny_models):
-    result = benchmark.run_case(_case(size=2))  # smaller than a patch
+    result = bench.run_case(_case(size=2))  # smaller than a patch
     assert "error" in result and result["error"].startswith("ValueError")
 
 
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
 def test_matmul_peak_is_positive(dtype):
-    peak = benchmark.matmul_peak(BACKEND, sizes=(128,), repeats=1, dtype=dtype)
+    peak = bench.matmul_peak(BACKEND, sizes=(128,), repeats=1, dtype=dtype)
     assert peak["flops_per_s"] > 0 and peak["size"] == 128
 
 
 def test_matmul_peak_rejects_unknown_precision():
     with pytest.raises(ValueError, match="unknown dtype 'float16'"):
-        benchmark.matmul_peak(BACKEND, sizes=(128,), dtype="float16")
+        bench.matmul_peak(BACKEND, sizes=(128,), dtype="float16")
 
 
 def test_plan_measures_a_matmul_peak_per_precision():
-    processes = benchmark.plan(
+    processes = bench.plan(
         backends=["jax"],
         models=["swin_t"],
         modes=["inference"],
@@ -154,7 +160,7 @@ def test_markdown_shares_are_of_the_peak_of_the_rows_precision():
             flops_per_s=250e9,
         )
     )
-    text = benchmark.markdown(report)
+    text = bench.markdown(report)
     assert "float32 matmul peak: 120 GFLOP/s" in text
     assert "bfloat16 matmul peak: 1000 GFLOP/s (best of torch 1000)" in text
     shares = {
@@ -170,7 +176,7 @@ def test_markdown_shares_are_of_the_peak_of_the_rows_precision():
 
 
 def test_plan_covers_the_issue_and_rejects_unknown_names():
-    processes = benchmark.plan()
+    processes = bench.plan()
     sets = [row for process in processes for row in process]
     cases = [c for row in sets for c in row]
     assert {c["backend"] for c in cases if c["impl"] == "peak"} == {
@@ -202,11 +208,11 @@ def test_plan_covers_the_issue_and_rejects_unknown_names():
     assert {c["batch"] for c in main} == {8}
     assert {c["dtype"] for c in main} == {"float32", "bfloat16"}
     with pytest.raises(ValueError, match=r"unknown backend \['mxnet'\]"):
-        benchmark.plan(backends=["mxnet"])
+        bench.plan(backends=["mxnet"])
 
 
 def test_interleaved_cases_are_measured_in_rounds(tiny_models):
-    results = benchmark.run_interleaved(
+    results = bench.run_interleaved(
         [_case(min_iters=3), _case(model="vit_tiny"), _case(size=2)]
     )
     assert [r["iterations"] for r in results[:2]] == [3, 3]
@@ -221,16 +227,16 @@ def test_each_timed_call_directly_follows_a_call_of_its_own_case(
     def runner(case):
         return lambda: calls.append(case["impl"])
 
-    monkeypatch.setattr(benchmark, "_keras_runner", runner)
-    monkeypatch.setattr(benchmark, "_torch_runner", runner)
-    results = benchmark.run_interleaved(
+    monkeypatch.setattr(bench, "_keras_runner", runner)
+    monkeypatch.setattr(bench, "_torch_runner", runner)
+    results = bench.run_interleaved(
         [
             _case(impl="keras_swin", warmup=1, min_iters=2, min_time=0),
             _case(impl="hf_torch", warmup=1, min_iters=2, min_time=0),
         ]
     )
     assert [r["iterations"] for r in results] == [2, 2]
-    primer = benchmark.PRIMER_CALLS
+    primer = bench.PRIMER_CALLS
     assert primer >= 1
     one_round = ["keras_swin"] * (primer + 1) + ["hf_torch"] * (primer + 1)
     assert calls == ["keras_swin", "hf_torch"] + one_round * 2
@@ -252,14 +258,14 @@ def test_allocator_settings_reach_the_worker(monkeypatch, tmp_path):
         def kill(self):
             pass
 
-    monkeypatch.setattr(benchmark.subprocess, "Popen", FakeProcess)
+    monkeypatch.setattr(bench.subprocess, "Popen", FakeProcess)
     case = _case()
-    benchmark._run_process([[case]], 60, lambda r: None, "cached")
-    for key, value in benchmark.ALLOCATORS["cached"].items():
+    bench._run_process([[case]], 60, lambda r: None, "cached")
+    for key, value in bench.ALLOCATORS["cached"].items():
         assert seen[key] == value
     assert seen["KERAS_BACKEND"] == BACKEND
     with pytest.raises(ValueError, match="allocator='jemalloc'"):
-        benchmark.run(allocator="jemalloc")
+        bench.run(allocator="jemalloc")
 
 
 def _report():
@@ -353,7 +359,7 @@ def _report():
 
 
 def test_markdown_reports_ratios_peak_share_and_failures():
-    text = benchmark.markdown(_report())
+    text = bench.markdown(_report())
     assert "float32 matmul peak: 120 GFLOP/s" in text
     assert (
         "Allocator settings of every worker: cached "
@@ -431,7 +437,7 @@ def test_merge_replaces_cases_measured_again():
         results=[again],
         seconds=3.0,
     )
-    merged = benchmark.merge(old, new)
+    merged = bench.merge(old, new)
     assert len(merged["results"]) == len(old["results"])
     swin = [
         r
@@ -478,7 +484,7 @@ def test_merge_keeps_each_process_reference_and_one_peak_per_framework():
             dict(ref, process="jax", images_per_s=3.5),
         ],
     )
-    merged = benchmark.merge(old, new)["results"]
+    merged = bench.merge(old, new)["results"]
     peaks = [r for r in merged if r["impl"] == "peak"]
     assert [(r["size"], r["flops_per_s"]) for r in peaks] == [(3072, 1.1e11)]
     refs = {
@@ -489,9 +495,7 @@ def test_merge_keeps_each_process_reference_and_one_peak_per_framework():
     assert refs == {"tensorflow": 3.0, "jax": 3.5}
     # A lower peak in the later run does not lower the machine's peak.
     new["results"][0]["flops_per_s"] = 0.9e11
-    peaks = [
-        r for r in benchmark.merge(old, new)["results"] if r["impl"] == "peak"
-    ]
+    peaks = [r for r in bench.merge(old, new)["results"] if r["impl"] == "peak"]
     assert [(r["size"], r["flops_per_s"]) for r in peaks] == [(2048, 1.0e11)]
 
 
@@ -521,7 +525,7 @@ def test_merge_keeps_the_order_of_the_report():
             dict(row, impl="keras_swin", mode="train", images_per_s=4.0),
         ],
     )
-    merged = benchmark.merge(old, new)["results"]
+    merged = bench.merge(old, new)["results"]
     assert [(r["impl"], r["mode"], r["images_per_s"]) for r in merged] == [
         ("keras_swin", "inference", 1.0),
         ("keras_swin", "train", 4.0),
@@ -534,4 +538,73 @@ def test_merge_refuses_runs_of_other_allocator_settings():
     old = _report()
     new = dict(old, allocator=dict(name="system", env={}), results=[])
     with pytest.raises(ValueError, match="run again without --merge"):
-        benchmark.merge(old, new)
+        bench.merge(old, new)
+
+
+def test_run_script_works_from_any_folder(tmp_path):
+    """`python benchmarks/run.py` finds the clone's code wherever it runs,
+    and a bad results folder fails in one line before anything runs."""
+    script = ROOT / "benchmarks" / "run.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--help"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("usage: python benchmarks/run.py")
+    assert "--sweep-sizes" in done.stdout
+    file = tmp_path / "results"
+    file.write_text("not a folder")
+    done = subprocess.run(
+        [sys.executable, str(script), "--output", str(file)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert done.stderr == (
+        f"benchmarks/run.py: {file} is a file, not a folder; give a folder "
+        "for the results (or move the file away)\n"
+    )
+
+
+def test_every_option_has_help_with_its_default():
+    parser = bench.build_parser()
+    for action in parser._actions:
+        if isinstance(action, argparse._HelpAction):
+            continue
+        if action.dest == "worker":  # internal: the driver's workers
+            assert action.help == argparse.SUPPRESS
+            continue
+        assert action.help and "default" in action.help, action.dest
+    assert bench.build_parser().parse_args([]).output == str(
+        ROOT / "benchmarks" / "results"
+    )
+
+
+def test_cli_command_outside_a_clone_says_to_use_one(
+    tmp_path, monkeypatch, capsys
+):
+    """Installed from a wheel there is no benchmarks/ beside the package:
+    `keras-swin benchmark` says where the tool is instead of failing."""
+    import keras_swin
+
+    package = tmp_path / "site-packages" / "keras_swin"
+    package.mkdir(parents=True)
+    monkeypatch.setattr(keras_swin, "__file__", str(package / "__init__.py"))
+    assert cli_main(["benchmark", "--models", "swin_t"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("keras-swin benchmark: the benchmark is a ")
+    assert "run it from a clone" in err
+    assert "python benchmarks/run.py [options]" in err
+    assert len(err.splitlines()) == 1
+
+
+def test_cli_command_passes_every_argument_to_the_script(capsys):
+    with pytest.raises(SystemExit) as exited:
+        cli_main(["benchmark", "--help"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.startswith("usage: keras-swin benchmark")

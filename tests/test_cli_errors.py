@@ -139,12 +139,12 @@ def test_train_output_that_is_a_file_fails_before_training(
 def test_benchmark_output_that_is_a_file_fails_before_measuring(
     tmp_path, monkeypatch, capsys
 ):
-    from keras_swin import benchmark
+    from benchmarks import bench
 
     def refuse(**kwargs):
         raise AssertionError("measured before checking --output")
 
-    monkeypatch.setattr(benchmark, "run", refuse)
+    monkeypatch.setattr(bench, "run", refuse)
     file = tmp_path / "results"
     file.write_text("not a folder")
     assert main(["benchmark", "--output", str(file)]) == 1

@@ -1,7 +1,9 @@
 """Throughput, latency and memory of keras-swin against its baselines.
 
-`keras-swin benchmark` (or `python benchmarks/run.py`) measures, in one run
-and on the same machine:
+A repository tool, not part of the installed package: run it from a
+clone, `python benchmarks/run.py [options]` (or `make bench`; with an
+editable install `keras-swin benchmark` runs the same). In one run and
+on the same machine it measures:
 
 * keras-swin's Swin-T and ViT-B/16 on every Keras backend asked for
   (inference and training-step throughput at batch 8, batch-1 latency,
@@ -16,7 +18,9 @@ and on the same machine:
   matmul-bound models;
 * a size sweep (224, 448, 896 px, batch 1) of Swin-T against ViT-B/16.
 
-Each (Keras backend, model, precision) runs in a fresh worker process.
+Each (Keras backend, model, precision) runs in a fresh worker process
+(`python -m benchmarks.bench --worker`, with the clone on its
+PYTHONPATH, so the clone's keras_swin is the one measured).
 Inside it, the implementations of one mode (keras-swin, KerasHub on that
 backend, the PyTorch reference, and the `torch.compile` variants on the
 torch backend) are measured side by side: built and warmed up in turn
@@ -35,11 +39,11 @@ running its warm-up calls added to the process: resident memory (Linux
 framework's allocator peak on GPU. The result is a JSON file and a
 markdown table of ratios.
 
-Example:
-    >>> from keras_swin import benchmark
-    >>> report = benchmark.run(backends=["jax"], models=["swin_t"],
-    ...                        modes=["inference"], dtypes=["float32"])
-    >>> print(benchmark.markdown(report))
+Example (from the clone's root):
+    >>> from benchmarks import bench
+    >>> report = bench.run(backends=["jax"], models=["swin_t"],
+    ...                    modes=["inference"], dtypes=["float32"])
+    >>> print(bench.markdown(report))
 """
 
 from __future__ import annotations
@@ -56,6 +60,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+#: The clone's root: the worker processes import `benchmarks.bench` and
+#: `keras_swin` from here.
+ROOT = Path(__file__).resolve().parents[1]
 
 #: Model specifications: keras-swin builder arguments, their Hugging Face
 #: and KerasHub equivalents, and the analytic multiply-add count.
@@ -273,7 +281,7 @@ def _keras_model(impl: str, model: str, size: int, dtype: str):
     shape = (size, size, 3)
     if impl == "keras_swin":
         if spec["family"] == "swin":
-            from keras_swin.models.swin import SwinTransformer
+            from keras_swin.models import SwinTransformer
 
             return SwinTransformer(
                 **config,
@@ -281,7 +289,7 @@ def _keras_model(impl: str, model: str, size: int, dtype: str):
                 drop_path_rate=0.0,
                 classifier_activation=None,
             )
-        from keras_swin.models.vit import VisionTransformer
+        from keras_swin.models import VisionTransformer
 
         # Exact GELU, the function of the PyTorch baselines (the official
         # JAX ViT's tanh GELU would be a different computation).
@@ -855,10 +863,14 @@ def _run_process(
         path = handle.name
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
     env.update(ALLOCATORS[allocator])
+    # The worker imports this module, and keras_swin, from the clone.
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(ROOT)] + [p for p in [os.environ.get("PYTHONPATH")] if p]
+    )
     results = []
     errors = tempfile.TemporaryFile("w+")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "keras_swin.benchmark", "--worker", path],
+        [sys.executable, "-m", "benchmarks.bench", "--worker", path],
         stdout=subprocess.PIPE,
         stderr=errors,
         text=True,
@@ -1441,19 +1453,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--output",
-        default="benchmarks/results",
-        help="folder of latest.json and latest.md (default: %(default)s)",
+        default=str(ROOT / "benchmarks" / "results"),
+        help="folder of latest.json and latest.md (default: the clone's "
+        "benchmarks/results, wherever the command runs)",
     )
 
 
 def run_from_args(args) -> int:
-    """Runs `keras-swin benchmark` from parsed arguments.
+    """Runs the benchmark from parsed arguments (see `add_arguments`).
+
+    The results folder is checked first, so that a bad `--output` fails
+    before the run, which takes most of an hour.
+
+    Args:
+        args: the namespace of a parser set up by `add_arguments`.
+
+    Returns:
+        0; latest.json and latest.md are written under `args.output`.
+
+    Raises:
+        NotADirectoryError: `--output` (or a folder above it) is a file.
+        PermissionError: `--output` cannot be written.
 
     Example:
         >>> parser = argparse.ArgumentParser(); add_arguments(parser)
         >>> run_from_args(parser.parse_args(["--models", "swin_t"]))
         0
     """
+    from keras_swin.utils import check_writable
+
+    check_writable(args.output, folder=True)
     report = run(
         timeout=args.timeout,
         allocator=args.allocator,
@@ -1482,24 +1511,49 @@ def run_from_args(args) -> int:
     return 0
 
 
-def main(argv=None) -> int:
-    """`python -m keras_swin.benchmark`: the driver, or a worker.
+def build_parser(prog: str = "python benchmarks/run.py"):
+    """The benchmark's argument parser (`add_arguments`, and the worker's).
+
+    Args:
+        prog: the command name shown in usage and errors.
+
+    Returns:
+        An `argparse.ArgumentParser`.
+
+    Example:
+        >>> build_parser().parse_args(["--models", "swin_t"]).models
+        ['swin_t']
+    """
+    parser = argparse.ArgumentParser(
+        prog=prog, description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    add_arguments(parser)
+    return parser
+
+
+def main(argv=None, prog: str = "python benchmarks/run.py") -> int:
+    """The benchmark's command: the driver, or (`--worker`) a worker.
+
+    `python benchmarks/run.py`, `python -m benchmarks.bench` and, from an
+    editable install, `keras-swin benchmark` all end here.
+
+    Args:
+        argv: arguments without the program name; default `sys.argv[1:]`.
+        prog: the command name shown in usage and errors.
+
+    Returns:
+        The exit status (bad arguments exit 2 through argparse).
 
     Example:
         >>> main(["--models", "swin_t", "--modes", "latency"])
         0
     """
-    parser = argparse.ArgumentParser(
-        prog="python -m keras_swin.benchmark",
-        description=__doc__.split("\n")[0],
-    )
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
-    add_arguments(parser)
-    args = parser.parse_args(argv)
+    args = build_parser(prog).parse_args(argv)
     if args.worker:
         return _worker(args)
     return run_from_args(args)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(prog="python -m benchmarks.bench"))
