@@ -207,6 +207,15 @@ def check_writable(path: str | os.PathLike, *, folder: bool = False) -> None:
 def positive_int(text: str) -> int:
     """argparse `type=`: an integer >= 1.
 
+    Args:
+        text: the command-line value.
+
+    Returns:
+        The integer.
+
+    Raises:
+        argparse.ArgumentTypeError: `text` is not an integer >= 1.
+
     Example:
         >>> positive_int("3")
         3
@@ -217,6 +226,15 @@ def positive_int(text: str) -> int:
 def non_negative_int(text: str) -> int:
     """argparse `type=`: an integer >= 0.
 
+    Args:
+        text: the command-line value.
+
+    Returns:
+        The integer.
+
+    Raises:
+        argparse.ArgumentTypeError: `text` is not an integer >= 0.
+
     Example:
         >>> non_negative_int("0")
         0
@@ -226,6 +244,15 @@ def non_negative_int(text: str) -> int:
 
 def non_negative_float(text: str) -> float:
     """argparse `type=`: a finite number >= 0.
+
+    Args:
+        text: the command-line value.
+
+    Returns:
+        The number as a float.
+
+    Raises:
+        argparse.ArgumentTypeError: `text` is not a finite number >= 0.
 
     Example:
         >>> non_negative_float("1e-5")

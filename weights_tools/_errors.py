@@ -1,22 +1,22 @@
 """Errors and small helpers shared by the checkpoint readers.
 
-``CheckpointError`` and ``UnsafeCheckpointError`` are re-exported by
-:mod:`weights_tools.readers`, which is where callers import them from. The
-rest is private plumbing used by both :mod:`weights_tools.pth` and the
-safetensors/npz readers: the internal ``_FormatProblem`` and ``_fail``, dtype
-name mapping (``ml_dtypes`` is imported only when a dtype needs it), checks
+`CheckpointError` and `UnsafeCheckpointError` are re-exported by
+`weights_tools.readers`, which is where callers import them from. The
+rest is private plumbing used by both `weights_tools.pth` and the
+safetensors/npz readers: the internal `_FormatProblem` and `_fail`, dtype
+name mapping (`ml_dtypes` is imported only when a dtype needs it), checks
 on the file itself and the memory bounds every reader applies.
 
 Memory bounds. A checkpoint cannot make a reader take much more memory than
-its own size: zip members (``.pth`` storages, ``data.pkl``, ``.npz``
+its own size: zip members (`.pth` storages, `data.pkl`, `.npz`
 arrays) must hold exactly the bytes their declaration says, checked before
 anything is decompressed, and are read in 1 MiB chunks; and one read may
-materialise at most ``max(MATERIALIZE_FLOOR, MATERIALIZE_FILE_FACTOR *
-file size)`` bytes of arrays (64 MiB or 4x the file, whichever is larger).
+materialise at most `max(MATERIALIZE_FLOOR, MATERIALIZE_FILE_FACTOR *
+file size)` bytes of arrays (64 MiB or 4x the file, whichever is larger).
 Real checkpoints hold their data once and uncompressed, so they stay near
 1x; only compressed members and views that repeat one storage (zero
 strides, overlaps) go beyond, and a caller who trusts such a file raises
-the cap with ``max_materialized_bytes=``.
+the cap with `max_materialized_bytes=`.
 """
 
 from __future__ import annotations
@@ -68,9 +68,9 @@ class UnsafeCheckpointError(CheckpointError):
     Raised before anything from the file is called, so nothing was executed.
 
     Attributes:
-        path: The offending file (``str``).
-        global_name: The refused global as ``"module.name"`` (``str``), e.g.
-            ``"os.system"``.
+        path: The offending file (`str`).
+        global_name: The refused global as `"module.name"` (`str`), e.g.
+            `"os.system"`.
 
     Example:
         >>> try:
@@ -182,7 +182,7 @@ def _check_file(path: PathLike) -> str:
 
 
 def _human(nbytes: int) -> str:
-    """``1610612736`` -> ``'1.5 GiB (1610612736 bytes)'``."""
+    """`1610612736` -> `'1.5 GiB (1610612736 bytes)'`."""
     value, unit = float(nbytes), "bytes"
     for name in ("KiB", "MiB", "GiB", "TiB", "PiB"):
         if value < 1024:
@@ -211,7 +211,7 @@ def _materialize_cap(file_size: int, max_materialized_bytes: int | None) -> int:
 def _check_materialized(
     total: int, cap: int, file_size: int, what: str, explicit: bool
 ) -> None:
-    """Refuses a read whose arrays would take more than ``cap`` bytes."""
+    """Refuses a read whose arrays would take more than `cap` bytes."""
     if total <= cap:
         return
     if explicit:
@@ -234,11 +234,11 @@ def _check_materialized(
 def _read_member(
     zf: zipfile.ZipFile, info: zipfile.ZipInfo, nbytes: int, what: str
 ) -> bytearray:
-    """Exactly ``nbytes`` of a zip member, decompressed in bounded chunks.
+    """Exactly `nbytes` of a zip member, decompressed in bounded chunks.
 
-    The member's declared size must equal ``nbytes`` before anything is
-    decompressed; the read then stops at ``nbytes`` and refuses a member
-    that yields more (a deflate bomb is never expanded beyond ``nbytes``).
+    The member's declared size must equal `nbytes` before anything is
+    decompressed; the read then stops at `nbytes` and refuses a member
+    that yields more (a deflate bomb is never expanded beyond `nbytes`).
     """
     if info.file_size != nbytes:
         _wrong_member_size(info, nbytes, what)
@@ -268,7 +268,7 @@ def _wrong_member_size(info: zipfile.ZipInfo, nbytes: int, what: str):
 
 
 def _read_exactly(stream: Any, view: memoryview, name: str) -> None:
-    """Fills ``view`` from ``stream`` in ``_CHUNK``-sized reads."""
+    """Fills `view` from `stream` in `_CHUNK`-sized reads."""
     pos, total = 0, len(view)
     while pos < total:
         got = stream.readinto(view[pos : pos + min(_CHUNK, total - pos)])

@@ -1,14 +1,14 @@
-"""Safe, torch-free reader for PyTorch ``torch.save`` checkpoints.
+"""Safe, torch-free reader for PyTorch `torch.save` checkpoints.
 
 Decodes both the zip container (torch >= 1.6) and the legacy non-zip pickle
-stream into a plain ``dict[str, numpy.ndarray]``. Nothing here imports
-``torch`` and nothing ever executes code from a file: the pickle is decoded
+stream into a plain `dict[str, numpy.ndarray]`. Nothing here imports
+`torch` and nothing ever executes code from a file: the pickle is decoded
 by a restricted unpickler that only resolves an allow-list of tensor-rebuild
 functions and inert containers to this module's own stand-ins; any other
 global is refused before anything is called.
 
-Callers import :func:`read_pth` from :mod:`weights_tools.readers`, which
-re-exports it, or use :func:`weights_tools.readers.read_checkpoint` to pick
+Callers import `read_pth` from `weights_tools.readers`, which
+re-exports it, or use `weights_tools.readers.read_checkpoint` to pick
 the reader from the file's content.
 """
 
@@ -50,7 +50,7 @@ from weights_tools._errors import (
 
 __all__ = ["MAX_PICKLE_BYTES", "read_pth"]
 
-#: Default cap on the length of a checkpoint's pickle (``data.pkl`` or the
+#: Default cap on the length of a checkpoint's pickle (`data.pkl` or the
 #: legacy stream's pickles): 32 MiB, about 70 times the pickle of a state
 #: dict of 5,000 tensors.
 MAX_PICKLE_BYTES = 32 * 2**20
@@ -58,7 +58,7 @@ MAX_PICKLE_BYTES = 32 * 2**20
 # opcodes by default, about 17,000 tensors): each opcode can create an
 # object of up to ~200 bytes, so this bounds what unpickling allocates.
 _PICKLE_BYTES_PER_OPCODE = 64
-# Records such as ``byteorder`` and ``version`` are a few bytes long.
+# Records such as `byteorder` and `version` are a few bytes long.
 _MAX_RECORD_BYTES = 64
 
 _TORCH_MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
@@ -86,7 +86,7 @@ _STORAGE_DTYPES = {
     "ComplexDoubleStorage": "complex128",
 }
 
-# torch dtype attribute name (``torch.<name>``) -> numpy dtype name
+# torch dtype attribute name (`torch.<name>`) -> numpy dtype name
 _TORCH_DTYPES = {
     "float32": "float32",
     "float": "float32",
@@ -150,7 +150,7 @@ class _Inert:
 
 
 class _StorageType(_Inert):
-    """Marker for ``torch.<X>Storage``; only meaningful in persistent ids."""
+    """Marker for `torch.<X>Storage`; only meaningful in persistent ids."""
 
     __slots__ = ("name", "dtype_name")
 
@@ -220,8 +220,8 @@ class _TensorRef(_Inert):
 
 
 class _PickledOrderedDict(dict):
-    """Stand-in for ``collections.OrderedDict``; drops pickled attributes
-    (such as a state dict's ``_metadata``)."""
+    """Stand-in for `collections.OrderedDict`; drops pickled attributes
+    (such as a state dict's `_metadata`)."""
 
     def __setstate__(self, state: Any) -> None:
         return None
@@ -534,7 +534,7 @@ _MEMO_PUTS = frozenset({"PUT", "BINPUT", "LONG_BINPUT"})
 
 
 class _BoundedStream:
-    """Read-only view of a binary stream that stops ``limit`` bytes on."""
+    """Read-only view of a binary stream that stops `limit` bytes on."""
 
     def __init__(self, f: BinaryIO, limit: int, what: str) -> None:
         self._f = f
@@ -572,8 +572,8 @@ class _BoundedStream:
 def _scan_pickle(f: BinaryIO, limit: int, what: str) -> None:
     """Walks one pickle's opcodes without building anything, then rewinds.
 
-    Refuses a pickle longer than ``limit`` bytes, one with more than
-    ``limit // _PICKLE_BYTES_PER_OPCODE`` opcodes, and a memo index beyond
+    Refuses a pickle longer than `limit` bytes, one with more than
+    `limit // _PICKLE_BYTES_PER_OPCODE` opcodes, and a memo index beyond
     the opcodes read so far (the C unpickler would allocate a memo table
     that large: 8 bytes of pickle can ask for gigabytes). Together these
     bound what the unpickler that runs next may allocate.
@@ -667,7 +667,7 @@ def _check_budget(
     """Checks every view and the bytes the read will take, reading nothing.
 
     Both the storages to be read and the arrays to be returned must fit
-    under the cap of :func:`weights_tools._errors._materialize_cap`.
+    under the cap of `weights_tools._errors._materialize_cap`.
     """
     cap = _materialize_cap(file_size, max_materialized_bytes)
     explicit = max_materialized_bytes is not None
@@ -693,7 +693,7 @@ def _materialize_all(
 ) -> dict[str, np.ndarray]:
     """Materialise tensors in order, dropping storage bytes after last use.
 
-    Call :func:`_check_budget` first: this trusts the views.
+    Call `_check_budget` first: this trusts the views.
     """
     remaining: dict[str, int] = {}
     for ref in state.values():
@@ -1016,62 +1016,62 @@ def read_pth(
     max_materialized_bytes: int | None = None,
     max_pickle_bytes: int | None = MAX_PICKLE_BYTES,
 ) -> dict[str, np.ndarray]:
-    """Read a PyTorch ``torch.save`` checkpoint without torch or pickle code.
+    """Read a PyTorch `torch.save` checkpoint without torch or pickle code.
 
     Both containers are supported: the zip archive written by torch >= 1.6
-    (``<archive>/data.pkl`` plus raw storages ``<archive>/data/<key>``,
-    honouring ``<archive>/byteorder``) and the legacy stream written with
-    ``_use_new_zipfile_serialization=False``. The pickle is decoded with a
+    (`<archive>/data.pkl` plus raw storages `<archive>/data/<key>`,
+    honouring `<archive>/byteorder`) and the legacy stream written with
+    `_use_new_zipfile_serialization=False`. The pickle is decoded with a
     restricted unpickler: only tensor-rebuild functions, storage types,
-    ``OrderedDict`` and a few inert builtins are resolved, each to this
+    `OrderedDict` and a few inert builtins are resolved, each to this
     module's own stand-in, so nothing from the file is ever called. Storage
     offsets, sizes and strides are honoured (views and transposed tensors
-    come back as contiguous copies); ``nn.Parameter`` becomes a plain array.
+    come back as contiguous copies); `nn.Parameter` becomes a plain array.
 
     Memory stays bounded by the file, whatever it holds: the pickle is
-    checked against ``max_pickle_bytes`` (its length, and one opcode per
+    checked against `max_pickle_bytes` (its length, and one opcode per
     64 bytes of it) before it is unpickled; every storage must hold
     exactly the bytes its declaration says (checked before a compressed
     member is decompressed, then read in 1 MiB chunks); every view must
     lie inside its storage; and the storages read plus the arrays returned
-    may take at most ``max_materialized_bytes`` (default: the larger of
+    may take at most `max_materialized_bytes` (default: the larger of
     64 MiB and 4x the file size). A real checkpoint stays near 1x; a
     hand-made one that repeats a storage through zero or overlapping
     strides, or compresses it, is refused with a message saying so.
 
     Args:
-        path: File to read (``str`` or ``os.PathLike``).
-        key: Which dict in the file holds the tensors. ``"auto"`` (default):
-            if the top-level dict has ``'model'``, ``'state_dict'``,
-            ``'model_state'`` or ``'module'`` (checked in that order) whose
-            value is a dict of tensors, use it, else the top level. ``None``:
+        path: File to read (`str` or `os.PathLike`).
+        key: Which dict in the file holds the tensors. `"auto"` (default):
+            if the top-level dict has `'model'`, `'state_dict'`,
+            `'model_state'` or `'module'` (checked in that order) whose
+            value is a dict of tensors, use it, else the top level. `None`:
             the top level must be a flat name -> tensor dict. Any other
             string: use that top-level entry. Key names are never altered
-            (no ``module.`` stripping) and nested dicts are not flattened.
+            (no `module.` stripping) and nested dicts are not flattened.
         max_materialized_bytes: Cap on the bytes of storages read plus
-            arrays returned. ``None`` (default): the larger of
-            ``MATERIALIZE_FLOOR`` (64 MiB) and ``MATERIALIZE_FILE_FACTOR``
+            arrays returned. `None` (default): the larger of
+            `MATERIALIZE_FLOOR` (64 MiB) and `MATERIALIZE_FILE_FACTOR`
             (4) times the file size. Raise it only for a file you trust.
-        max_pickle_bytes: Cap on the length of the pickle (``data.pkl``
+        max_pickle_bytes: Cap on the length of the pickle (`data.pkl`
             or the legacy stream's pickles); it may also hold at most one
-            opcode per 64 bytes of it. Default (also for ``None``):
-            ``MAX_PICKLE_BYTES``, 32 MiB and 512 Ki opcodes, about 17,000
+            opcode per 64 bytes of it. Default (also for `None`):
+            `MAX_PICKLE_BYTES`, 32 MiB and 512 Ki opcodes, about 17,000
             tensors.
 
     Returns:
-        ``dict[str, numpy.ndarray]`` in file order: tensor name to a
-        C-contiguous array with the stored shape and dtype (``float32``,
-        ``float16``, ``int64``, ``bool``, ...; bfloat16 and float8 storages
-        use ``ml_dtypes`` dtypes). 0-d tensors give 0-d arrays.
+        `dict[str, numpy.ndarray]` in file order: tensor name to a
+        C-contiguous array with the stored shape and dtype (`float32`,
+        `float16`, `int64`, `bool`, ...; bfloat16 and float8 storages
+        use `ml_dtypes` dtypes). 0-d tensors give 0-d arrays.
 
     Raises:
         UnsafeCheckpointError: The pickle references a global outside the
-            allow-list (e.g. ``os.system``); nothing was executed.
+            allow-list (e.g. `os.system`); nothing was executed.
         CheckpointError: The file is not a torch checkpoint, is corrupt or
             truncated, the chosen state dict holds non-tensor entries, or
-            the file would exceed ``max_materialized_bytes`` or
-            ``max_pickle_bytes``.
-        FileNotFoundError: ``path`` does not exist.
+            the file would exceed `max_materialized_bytes` or
+            `max_pickle_bytes`.
+        FileNotFoundError: `path` does not exist.
         ValueError: A cap is not a positive int.
 
     Example:

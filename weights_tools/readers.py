@@ -1,30 +1,30 @@
 """Safe, torch-free readers that turn checkpoint files into numpy arrays.
 
-Every reader returns a plain ``dict[str, numpy.ndarray]`` (tensor name to a
+Every reader returns a plain `dict[str, numpy.ndarray]` (tensor name to a
 C-contiguous array that owns its memory, dtype exactly as stored). Nothing in
-these readers imports ``torch`` and nothing ever executes code from a file:
+these readers imports `torch` and nothing ever executes code from a file:
 pickled PyTorch checkpoints are decoded by the restricted unpickler of
-:mod:`weights_tools.pth`, which only resolves an allow-list of tensor-rebuild
+`weights_tools.pth`, which only resolves an allow-list of tensor-rebuild
 functions and inert containers to its own stand-ins; any other global is
 refused before anything is called.
 
 This module holds the safetensors and npz readers and
-:func:`read_checkpoint`, which picks the reader from the file's content. It
-also re-exports :func:`read_pth` and the errors, so every public name is
+`read_checkpoint`, which picks the reader from the file's content. It
+also re-exports `read_pth` and the errors, so every public name is
 imported from here.
 
 Supported formats:
 
-* PyTorch ``torch.save`` files (``.pth``/``.pt``/``.bin``), both the zip
+* PyTorch `torch.save` files (`.pth`/`.pt`/`.bin`), both the zip
   container (torch >= 1.6) and the legacy non-zip pickle stream.
-* ``.safetensors`` files.
-* ``.npz`` archives (never unpickled).
-* Sharded checkpoints: an ``*.index.json`` whose ``weight_map`` names
-  shard files beside it (:func:`read_sharded`).
+* `.safetensors` files.
+* `.npz` archives (never unpickled).
+* Sharded checkpoints: an `*.index.json` whose `weight_map` names
+  shard files beside it (`read_sharded`).
 
-Memory stays bounded by the file: see :mod:`weights_tools._errors` and the
-``max_materialized_bytes`` argument of :func:`read_pth`,
-:func:`read_npz` and :func:`read_checkpoint`.
+Memory stays bounded by the file: see `weights_tools._errors` and the
+`max_materialized_bytes` argument of `read_pth`,
+`read_npz` and `read_checkpoint`.
 
 Example:
     >>> from weights_tools.readers import read_checkpoint
@@ -204,26 +204,26 @@ def _decode_safetensors(f: BinaryIO, header: dict, data_start: int) -> dict:
 
 
 def read_safetensors(path: PathLike) -> dict[str, np.ndarray]:
-    """Read a ``.safetensors`` file into numpy arrays.
+    """Read a `.safetensors` file into numpy arrays.
 
-    Uses ``safetensors.numpy.load_file``; bfloat16 (``BF16``) tensors come
-    back as ``ml_dtypes.bfloat16`` arrays, and float8 tensors, which
-    ``safetensors.numpy`` cannot map, are decoded here into ``ml_dtypes``
+    Uses `safetensors.numpy.load_file`; bfloat16 (`BF16`) tensors come
+    back as `ml_dtypes.bfloat16` arrays, and float8 tensors, which
+    `safetensors.numpy` cannot map, are decoded here into `ml_dtypes`
     float8 arrays. The header is checked first (at most 100 MB; every
     entry's offsets inside the file and equal to its shape times its item
     size; the entries tiling the data without overlaps), so the arrays
     never take more memory than the file.
 
     Args:
-        path: File to read (``str`` or ``os.PathLike``).
+        path: File to read (`str` or `os.PathLike`).
 
     Returns:
-        ``dict[str, numpy.ndarray]``: tensor name to an array with the stored
+        `dict[str, numpy.ndarray]`: tensor name to an array with the stored
         shape and dtype.
 
     Raises:
         CheckpointError: The file is not a valid safetensors file.
-        FileNotFoundError: ``path`` does not exist.
+        FileNotFoundError: `path` does not exist.
 
     Example:
         >>> sd = read_safetensors("model.safetensors")  # doctest: +SKIP
@@ -260,7 +260,7 @@ def read_safetensors(path: PathLike) -> dict[str, np.ndarray]:
 
 
 def _npy_header(stream: Any, name: str) -> tuple[tuple, bool, np.dtype, int]:
-    """Parses an ``.npy`` header: (shape, fortran order, dtype, length)."""
+    """Parses an `.npy` header: (shape, fortran order, dtype, length)."""
     magic = stream.read(8)
     if len(magic) != 8 or magic[:6] != b"\x93NUMPY":
         raise _FormatProblem(f"entry '{name}' is not an .npy array")
@@ -332,30 +332,30 @@ def _npz_array(zf: zipfile.ZipFile, entry: tuple) -> np.ndarray:
 def read_npz(
     path: PathLike, *, max_materialized_bytes: int | None = None
 ) -> dict[str, np.ndarray]:
-    """Read every array of a numpy ``.npz`` archive (never unpickles).
+    """Read every array of a numpy `.npz` archive (never unpickles).
 
-    Each member's ``.npy`` header is read first: its shape times its item
+    Each member's `.npy` header is read first: its shape times its item
     size must be exactly the bytes the member holds (checked before the
     member is decompressed), object arrays are refused, and all the arrays
-    together may take at most ``max_materialized_bytes``. Members are then
+    together may take at most `max_materialized_bytes`. Members are then
     read in 1 MiB chunks.
 
     Args:
-        path: File to read (``str`` or ``os.PathLike``); the extension does
+        path: File to read (`str` or `os.PathLike`); the extension does
             not matter.
-        max_materialized_bytes: Cap on the bytes of all arrays. ``None``
+        max_materialized_bytes: Cap on the bytes of all arrays. `None`
             (default): the larger of 64 MiB and 4x the file size, which a
-            real archive exceeds only when ``np.savez_compressed`` squeezed
+            real archive exceeds only when `np.savez_compressed` squeezed
             it more than 4x. Raise it for a file you trust.
 
     Returns:
-        ``dict[str, numpy.ndarray]``: entry name as stored (without the
-        ``.npy`` suffix) to a C-contiguous array, dtype unchanged.
+        `dict[str, numpy.ndarray]`: entry name as stored (without the
+        `.npy` suffix) to a C-contiguous array, dtype unchanged.
 
     Raises:
         CheckpointError: The file is not an npz archive, is corrupt, holds
             object arrays that would need pickle, or exceeds the cap.
-        FileNotFoundError: ``path`` does not exist.
+        FileNotFoundError: `path` does not exist.
 
     Example:
         >>> arrays = read_npz("stages.npz")  # doctest: +SKIP
@@ -410,29 +410,29 @@ def read_checkpoint(
 ) -> dict[str, np.ndarray]:
     """Read any supported checkpoint, detecting the format from its content.
 
-    The extension is ignored: a zip archive with ``data.pkl`` is read as a
-    PyTorch checkpoint (:func:`read_pth` with ``key="auto"``), a zip of
-    ``.npy`` members as npz (:func:`read_npz`), a file starting with a
-    safetensors header as safetensors (:func:`read_safetensors`), and a
+    The extension is ignored: a zip archive with `data.pkl` is read as a
+    PyTorch checkpoint (`read_pth` with `key="auto"`), a zip of
+    `.npy` members as npz (`read_npz`), a file starting with a
+    safetensors header as safetensors (`read_safetensors`), and a
     pickle stream as a legacy PyTorch checkpoint.
 
     Args:
-        path: File to read (``str`` or ``os.PathLike``).
+        path: File to read (`str` or `os.PathLike`).
         max_materialized_bytes: Cap on the bytes a PyTorch or npz file may
-            materialise; ``None`` (default) is the larger of 64 MiB and 4x
-            the file size (see :func:`read_pth`). A safetensors file never
+            materialise; `None` (default) is the larger of 64 MiB and 4x
+            the file size (see `read_pth`). A safetensors file never
             takes more than its own size.
         max_pickle_bytes: Cap on a PyTorch file's pickle (see
-            :func:`read_pth`).
+            `read_pth`).
 
     Returns:
-        ``dict[str, numpy.ndarray]``: tensor name to array, dtype as stored.
+        `dict[str, numpy.ndarray]`: tensor name to array, dtype as stored.
 
     Raises:
         UnsafeCheckpointError: A pickle references a forbidden global.
         CheckpointError: Unknown, corrupt or truncated file; the message
             lists the supported formats when the format is not recognised.
-        FileNotFoundError: ``path`` does not exist.
+        FileNotFoundError: `path` does not exist.
 
     Example:
         >>> sd = read_checkpoint("pytorch_model.bin")  # doctest: +SKIP
@@ -522,28 +522,28 @@ def read_sharded(
     max_materialized_bytes: int | None = None,
     max_pickle_bytes: int | None = MAX_PICKLE_BYTES,
 ) -> dict[str, np.ndarray]:
-    """Read a sharded checkpoint through its ``*.index.json``.
+    """Read a sharded checkpoint through its `*.index.json`.
 
-    The index is the Hugging Face layout, ``{"weight_map": {tensor name:
-    shard file}}``. Every shard must lie in the index's folder: absolute
-    paths, ``..`` escapes and symbolic links resolving outside it are
+    The index is the Hugging Face layout, `{"weight_map": {tensor name:
+    shard file}}`. Every shard must lie in the index's folder: absolute
+    paths, `..` escapes and symbolic links resolving outside it are
     refused before any file is opened. Each shard is read with
-    :func:`read_checkpoint` (any supported format).
+    `read_checkpoint` (any supported format).
 
     Args:
-        index_path: The ``*.index.json`` file.
-        max_materialized_bytes: Per shard, as :func:`read_checkpoint`.
-        max_pickle_bytes: Per shard, as :func:`read_checkpoint`.
+        index_path: The `*.index.json` file.
+        max_materialized_bytes: Per shard, as `read_checkpoint`.
+        max_pickle_bytes: Per shard, as `read_checkpoint`.
 
     Returns:
-        ``dict[str, numpy.ndarray]``: every tensor of every shard.
+        `dict[str, numpy.ndarray]`: every tensor of every shard.
 
     Raises:
         CheckpointError: The index is not a JSON object with a
-            ``weight_map`` of names to file names, names a file outside its
+            `weight_map` of names to file names, names a file outside its
             folder, or lists tensors its shards lack; or a shard is
             unreadable.
-        FileNotFoundError: ``index_path`` or a shard does not exist.
+        FileNotFoundError: `index_path` or a shard does not exist.
 
     Example:
         >>> sd = read_sharded("model.safetensors.index.json")  # doctest: +SKIP

@@ -4,7 +4,7 @@ Why this exists (measured on JAX 0.10 / XLA:CPU, 2-core AMD EPYC): in the
 backward pass of a residual network, the gradient flowing down the residual
 stream is a chain of cheap element-wise adds (one per LayerNorm and per
 residual branch). XLA:CPU fuses cheap producers into every consumer, and
-``optimization_barrier`` is expanded away on CPU before fusion, so each
+`optimization_barrier` is expanded away on CPU before fusion, so each
 consumer of that gradient (the transposes feeding the weight-gradient
 matmuls, the LayerNorm reductions) re-computed the whole chain from the top
 of the network: work quadratic in depth. In a ViT-B/16 training step the
@@ -12,8 +12,8 @@ transposes of 768x1576 gradients, 2 ms of memory traffic each, took up to
 300 ms apiece, 2.7 s of a 12 s step.
 
 A conditional is something XLA cannot fuse through: its operand must exist
-in memory. ``gradient_barrier`` is the identity in the forward pass; in the
-backward pass it routes the incoming gradient through a ``lax.cond`` whose
+in memory. `gradient_barrier` is the identity in the forward pass; in the
+backward pass it routes the incoming gradient through a `lax.cond` whose
 two branches both return it unchanged (bit for bit, NaN and -0.0
 included), which cuts the chain at every block boundary. Only the JAX
 backend needs it; on TensorFlow and PyTorch it returns its input.

@@ -22,6 +22,12 @@ OUTPUT/backup when started again with the same --output.
 def add_train_parser(sub) -> argparse.ArgumentParser:
     """Adds `train` to the sub-command parsers of `keras-swin`.
 
+    Args:
+        sub: the `argparse` sub-parsers action of the `keras-swin` parser.
+
+    Returns:
+        The `train` parser.
+
     Example:
         >>> from keras_swin.cli import build_parser
         >>> build_parser().parse_args(["train"]).model
@@ -133,7 +139,23 @@ def _print_recipes() -> None:
 
 
 def run_train(args) -> int:
-    """Runs `keras-swin train` from parsed arguments; 0 on success."""
+    """Runs `keras-swin train` from parsed arguments.
+
+    Args:
+        args: the `argparse.Namespace` of the `train` parser.
+
+    Returns:
+        The exit status, 0 on success.
+
+    Raises:
+        ValueError: what `keras_swin.recipes.train.train` refuses (an
+            unknown model, recipe or dataset, a size out of range).
+
+    Example:
+        >>> from keras_swin.cli import build_parser
+        >>> run_train(build_parser().parse_args(["train", "--list-recipes"]))
+        0
+    """
     if args.list_recipes:
         _print_recipes()
         return 0
