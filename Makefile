@@ -2,6 +2,7 @@
 #   make train  set up .venv, then the main job: train a small Swin on the
 #               bundled digits (keras-swin train; results under runs/)
 #   make demo   set up .venv, then check the bundled official checkpoints
+#               (tests/golden_harness.py)
 #   make test   set up .venv, lint, then run the suite once per Keras
 #               backend (the three in parallel processes; a line per test
 #               file as it finishes, full logs in .test-logs/)
@@ -36,7 +37,7 @@ train: setup
 	$(BIN)/keras-swin train
 
 demo: setup
-	$(BIN)/keras-swin parity tests/golden
+	$(BIN)/python tests/golden_harness.py tests/golden
 
 bench: setup
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)

@@ -3,7 +3,8 @@
     keras-swin convert SRC OUT     checkpoint -> .weights.h5 or .keras
     keras-swin info SRC            architecture read from a checkpoint
     keras-swin predict IMAGE...    top-5 classes with pretrained weights
-    keras-swin parity [DIR]        official reference cases, checked
+    keras-swin parity CKPT ...     a checkpoint against your reference
+                                   outputs (--inputs, --expected)
     keras-swin train [...]         train with a paper's recipe (default:
                                    a small Swin on the bundled digits)
 
@@ -360,251 +361,237 @@ def _cmd_predict(args) -> int:
     return 0
 
 
-def case_inputs(folder: Path):
-    """The NHWC inputs of a reference case, or None if it has none.
+#: The layout `keras-swin parity` expects its inputs in; see `_as_nhwc`.
+_CHANNELS = 3
 
-    `inputs_nhwc.npy`, or `inputs.json`: the seed of the `torch.randn`
-    draw that made the timm and Hugging Face inputs, regenerated (torch
-    needed) and checked against the recorded sha256.
 
-    Example:
-        >>> case_inputs(Path("tests/golden/timm/vit_tiny_e64_d2_224")).shape
-        (2, 224, 224, 3)
+def _load_array(spec: str, what: str):
+    """(array, label) of `--inputs` / `--expected` FILE[.npz:NAME].
+
+    A `.npy` file is the array; a `.npz` file gives its first array, or
+    with `FILE.npz:NAME` the array NAME.
     """
     import numpy as np
 
-    folder = Path(folder)
-    if (folder / "inputs_nhwc.npy").exists():
-        return np.load(folder / "inputs_nhwc.npy")
-    if not (folder / "inputs.json").exists():
-        return None
-    import hashlib
-
-    import torch
-
-    spec = json.loads((folder / "inputs.json").read_text())
-    size = spec["size"]
-    x = torch.randn(
-        (2, 3, size, size),
-        generator=torch.Generator().manual_seed(spec["seed"]),
-    ).numpy()
-    if hashlib.sha256(x.tobytes()).hexdigest() != spec["sha256_nchw"]:
-        raise ValueError(f"{folder}: regenerated inputs differ from the record")
-    return np.ascontiguousarray(x.transpose(0, 2, 3, 1))
-
-
-def _case_checkpoint(folder: Path):
-    for name in ("checkpoint.pth", "checkpoint.npz"):
-        if (folder / name).exists():
-            return folder / name
-    if (folder / "config.json").exists() and any(
-        (folder / n).exists()
-        for n in ("model.safetensors", "pytorch_model.bin")
-    ):
-        return folder  # a timm or Hugging Face folder
-    return None
-
-
-def _case_files(folder: Path):
-    checkpoint = _case_checkpoint(folder)
-    if checkpoint is None:  # e.g. padded_250/: the parent's weights
-        checkpoint = _case_checkpoint(folder.parent)
-    if checkpoint is None or not (folder / "logits.npy").exists():
-        return None
-    pooled = next(
-        (
-            folder / n
-            for n in ("features.npy", "pre_logits.npy")
-            if (folder / n).exists()
-        ),
-        None,
-    )
-    return checkpoint, pooled
-
-
-def golden_stage_layers(depth: int) -> dict[str, str]:
-    """Golden `stages.npz` keys -> the Swin layers that produce them.
-
-    The official reference data holds `patch_embed`, `stage{i}_blocks`
-    (stage i before patch merging), `stage{i}` (after it; the last stage
-    has none) and `final_norm`, as tokens (B, H*W, C).
-
-    Args:
-        depth: number of stages.
-
-    Returns:
-        dict golden key -> layer name.
-
-    Example:
-        >>> golden_stage_layers(2)["stage0"]
-        'layers_0_downsample'
-    """
-    taps = {"patch_embed": "patch_embed", "final_norm": "norm"}
-    for i in range(depth):
-        taps[f"stage{i}_blocks"] = f"layers_{i}"
-        taps[f"stage{i}"] = (
-            f"layers_{i}_downsample" if i < depth - 1 else f"layers_{i}"
+    path, name = spec, None
+    if ":" in spec and spec.rsplit(":", 1)[0].lower().endswith(".npz"):
+        path, name = spec.rsplit(":", 1)
+    lower = path.lower()
+    if not lower.endswith((".npy", ".npz")):
+        raise ValueError(
+            f"{what} {spec}: expected a .npy file, or a .npz file "
+            "(FILE.npz for its first array, FILE.npz:NAME for the array "
+            "NAME)"
         )
-    return taps
+    if not os.path.isfile(path):
+        raise FileNotFoundError(errno.ENOENT, f"No such {what} file", path)
+    if lower.endswith(".npy"):
+        return np.load(path, allow_pickle=False), path
+    with np.load(path, allow_pickle=False) as archive:
+        names = list(archive.files)
+        if not names:
+            raise ValueError(f"{what} {path}: the .npz file holds no array")
+        if name is None:
+            name = names[0]
+        elif name not in names:
+            raise ValueError(
+                f"{what} {path} has no array {name!r}; it holds "
+                f"{', '.join(names)}"
+            )
+        return archive[name], f"{path}:{name}"
 
 
-def _stage_outputs(model, images, stages) -> dict:
-    from keras_swin.models.swin import swin_feature_model
+def _as_nhwc(x, label: str):
+    """(float32 NHWC batch, a note on the layout read) of `--inputs`.
 
-    depth = sum(
-        layer.name.startswith("layers_") and "_down" not in layer.name
-        for layer in model.layers
-    )
-    taps = golden_stage_layers(depth)
-    probe = swin_feature_model(model, sorted(set(taps.values())))
-    outputs = _forward(probe, images[: len(stages["patch_embed"])])
-    return {key: outputs[name] for key, name in taps.items()}
-
-
-def _forward(model, images):
-    """One inference pass of a model built for this one case.
-
-    On TensorFlow an eager call: each case builds new models, and a
-    `predict` per model would trace a new `tf.function` for each (and,
-    from the fifth, TensorFlow warns about retracing). Elsewhere
-    `predict`: a compiled pass on JAX, where an eager call compiles every
-    operation on its own, and a no-grad pass on PyTorch.
-    """
-    import keras
-
-    if keras.backend.backend() != "tensorflow":
-        return model.predict(images, verbose=0, batch_size=len(images))
-    # In the structure the model was built with (a feature model built
-    # from `model.inputs` takes a list), or Keras warns.
-    structured = [images] if isinstance(model.input, list) else images
-    outputs = model(structured, training=False)
-    if isinstance(outputs, dict):
-        return {k: keras.ops.convert_to_numpy(v) for k, v in outputs.items()}
-    return keras.ops.convert_to_numpy(outputs)
-
-
-def run_parity(directory: str | Path, tolerance: float = 1e-5) -> list[dict]:
-    """Checks every reference case found under `directory`.
-
-    A case is a folder with `checkpoint.pth` (official Swin),
-    `checkpoint.npz` (official ViT) or a timm / Hugging Face checkpoint
-    folder (config.json + weights; a sub-folder without weights, such as
-    `padded_250/`, uses its parent's), `inputs_nhwc.npy` or `inputs.json`
-    (see `case_inputs`), `logits.npy`,
-    optionally `features.npy` / `pre_logits.npy` (the pooled head input)
-    and, for Swin, `stages.npz` or `stages_first_image.npz` (per-stage
-    outputs, see `golden_stage_layers`).
-
-    Args:
-        directory: folder searched recursively for cases.
-        tolerance: pass if max |diff| <= tolerance * max(1, max |ref|).
-
-    Returns:
-        One dict per case and output: case, output, max_abs_diff, bound,
-        passed.
-
-    Example:
-        >>> rows = run_parity("tests/golden")
-        >>> all(r["passed"] for r in rows)
-        True
+    NHWC (B, H, W, 3) is expected and wins when both could apply; an
+    array whose last axis is not 3 and whose axis 1 is 3 is NCHW
+    (B, 3, H, W), transposed. Three axes are one image (HWC or CHW).
     """
     import numpy as np
 
-    from weights_tools.convert import load_checkpoint
-
-    rows = []
-
-    def compare(case, output, result, reference):
-        result = np.asarray(result).reshape(reference.shape)
-        diff = float(np.max(np.abs(result - reference)))
-        bound = tolerance * max(1.0, float(np.max(np.abs(reference))))
-        rows.append(
-            dict(
-                case=case,
-                output=output,
-                max_abs_diff=diff,
-                bound=bound,
-                passed=diff <= bound,
-            )
+    expected = (
+        f"expected images NHWC (B, H, W, {_CHANNELS}) or NCHW (B, "
+        f"{_CHANNELS}, H, W), or one image with 3 axes"
+    )
+    if not np.issubdtype(x.dtype, np.number) or np.iscomplexobj(x):
+        raise ValueError(f"inputs {label} are {x.dtype}; {expected}")
+    if x.ndim == 3:
+        x = x[None]
+    if x.ndim != 4:
+        raise ValueError(
+            f"inputs {label} have shape {tuple(x.shape)}; {expected}"
         )
+    if x.shape[-1] == _CHANNELS:
+        layout = "NHWC"
+    elif x.shape[1] == _CHANNELS:
+        layout = f"NCHW (axis 1 is {_CHANNELS}, the last is not), transposed"
+        x = x.transpose(0, 2, 3, 1)
+    else:
+        raise ValueError(
+            f"inputs {label} have shape {tuple(x.shape)}: neither the last "
+            f"axis nor axis 1 is {_CHANNELS} channels; {expected}"
+        )
+    return np.ascontiguousarray(x, dtype=np.float32), layout
 
-    found = {p.parent for p in Path(directory).rglob("inputs_nhwc.npy")}
-    found |= {p.parent for p in Path(directory).rglob("inputs.json")}
-    for folder in sorted(found):
-        files = _case_files(folder)
-        if files is None:
-            continue
-        checkpoint, pooled = files
-        case = str(folder.relative_to(directory))
-        images = case_inputs(folder)
-        shape = (images.shape[1], images.shape[2], images.shape[3])
-        model = load_checkpoint(checkpoint, input_shape=shape)
-        compare(
-            case,
-            "logits",
-            _forward(model, images),
-            np.load(folder / "logits.npy"),
-        )
-        stages_file = next(
-            (
-                folder / n
-                for n in ("stages.npz", "stages_first_image.npz")
-                if (folder / n).exists()
-            ),
-            None,
-        )
-        if stages_file is not None:
-            stages = np.load(stages_file)
-            for key, value in _stage_outputs(model, images, stages).items():
-                compare(case, key, value, stages[key])
-        if pooled is not None:
-            with warnings.catch_warnings():
-                # classes=0 drops the head on purpose; no need to warn.
-                warnings.simplefilter("ignore", UserWarning)
-                headless = load_checkpoint(
-                    checkpoint, classes=0, input_shape=shape
-                )
-            compare(
-                case,
-                "pooled",
-                _forward(headless, images),
-                np.load(pooled),
-            )
-    return rows
+
+def _parity_row(output: str, result, expected, tolerance: float) -> dict:
+    import numpy as np
+
+    result = np.asarray(result, dtype=np.float64)
+    expected = np.asarray(expected, dtype=np.float64)
+    diff = float(np.max(np.abs(result - expected)))
+    bound = tolerance * max(1.0, float(np.max(np.abs(expected))))
+    row = dict(
+        output=output,
+        shape=list(expected.shape),
+        max_abs_diff=diff,
+        bound=bound,
+        passed=bool(diff <= bound),  # NaN fails
+    )
+    if output == "output" and expected.ndim == 2 and expected.shape[1] > 1:
+        same = result.argmax(-1) == expected.argmax(-1)
+        row["top1_agree"] = int(same.sum())
+    return row
 
 
 def _cmd_parity(args) -> int:
     import keras
+    import numpy as np
+
+    from keras_swin import load_checkpoint
 
     if args.json:
         check_writable(args.json)
     start = time.perf_counter()
-    rows = run_parity(args.directory, args.tolerance)
-    if not rows:
-        print(
-            f"keras-swin parity: no reference case under {args.directory}",
-            file=sys.stderr,
+    x, inputs_label = _load_array(args.inputs, "inputs")
+    x, layout = _as_nhwc(x, inputs_label)
+    references = [("output", args.expected)]
+    if args.expected_features:
+        references.append(("features", args.expected_features))
+    expected = {
+        output: _load_array(spec, f"expected {output}")
+        for output, spec in references
+    }
+    for output, (value, label) in expected.items():
+        if value.ndim == 0 or len(value) != len(x):
+            raise ValueError(
+                f"expected {output} {label} has shape {tuple(value.shape)} "
+                f"for {len(x)} inputs; expected the reference's "
+                f"{output} on the same inputs, one row each"
+            )
+    shape = (x.shape[1], x.shape[2], _CHANNELS)
+    model = load_checkpoint(
+        args.checkpoint,
+        input_shape=shape,
+        format=args.format,
+        **_overrides(args),
+    )
+    for note in getattr(model, "checkpoint_notes", ()):
+        print(f"note: {note}")
+    runs = [("output", model)]
+    if "features" in expected:
+        with warnings.catch_warnings():
+            # classes=0 drops the head on purpose; no need to warn.
+            warnings.simplefilter("ignore", UserWarning)
+            headless = load_checkpoint(
+                args.checkpoint,
+                input_shape=shape,
+                classes=0,
+                format=args.format,
+                **_overrides(args),
+            )
+        runs.append(("features", headless))
+    rows = []
+    for output, net in runs:
+        value, label = expected[output]
+        result = np.asarray(
+            net.predict(x, verbose=0, batch_size=min(len(x), 32))
         )
-        return 2
+        if result.shape != value.shape:
+            raise ValueError(
+                f"expected {output} {label} has shape {tuple(value.shape)}, "
+                f"but the model outputs {tuple(result.shape)} for these "
+                "inputs; expected the reference model's "
+                f"{'logits' if output == 'output' else 'pooled features'} "
+                "on the same inputs"
+            )
+        rows.append(_parity_row(output, result, value, args.tolerance))
     backend = keras.backend.backend()
-    print("| case | output | backend | max abs diff | bound | result |")
-    print("|---|---|---|---|---|---|")
-    for r in rows:
-        print(
-            f"| {r['case']} | {r['output']} | {backend} | "
-            f"{r['max_abs_diff']:.2e} | {r['bound']:.2e} | "
-            f"{'pass' if r['passed'] else 'FAIL'} |"
-        )
     print(
-        f"{sum(r['passed'] for r in rows)}/{len(rows)} within tolerance, "
+        f"{args.checkpoint} on {inputs_label} {tuple(x.shape)}, read as "
+        f"{layout}; backend {backend}"
+    )
+    print("| output | reference | shape | max abs diff | bound | result |")
+    print("|---|---|---|---|---|---|")
+    for row in rows:
+        print(
+            f"| {row['output']} | {expected[row['output']][1]} | "
+            f"{tuple(row['shape'])} | {row['max_abs_diff']:.2e} | "
+            f"{row['bound']:.2e} | {'pass' if row['passed'] else 'FAIL'} |"
+        )
+    for row in rows:
+        if "top1_agree" in row:
+            print(
+                f"{row['output']}: the top-1 class agrees on "
+                f"{row['top1_agree']}/{row['shape'][0]} inputs"
+            )
+    passed = sum(r["passed"] for r in rows)
+    print(
+        f"{passed}/{len(rows)} within tolerance (max |diff| <= "
+        f"{args.tolerance:g} x max(1, max |expected|)), "
         f"{time.perf_counter() - start:.1f} s"
     )
     if args.json:
         with atomic_path(args.json) as tmp:
             Path(tmp).write_text(
-                json.dumps(dict(backend=backend, rows=rows), indent=2)
+                json.dumps(
+                    dict(
+                        checkpoint=str(args.checkpoint),
+                        inputs=inputs_label,
+                        layout=layout,
+                        backend=backend,
+                        tolerance=args.tolerance,
+                        rows=rows,
+                    ),
+                    indent=2,
+                )
             )
-    return 0 if all(r["passed"] for r in rows) else 1
+    return 0 if passed == len(rows) else 1
+
+
+#: `keras-swin parity --help`: what it does and how to make its files.
+PARITY_DESCRIPTION = """\
+Check a checkpoint against outputs you recorded from its original code:
+load CHECKPOINT as keras_swin.load_checkpoint does, run it on the
+inputs and print the largest absolute difference to the expected
+outputs. Exit status 0 when every output is within tolerance, 1 when
+one is not (or on an error).
+
+Making the reference files, e.g. with the original PyTorch model (timm,
+Hugging Face or the official code) in eval mode:
+
+    x = torch.randn(2, 3, 224, 224)          # the exact model input
+    numpy.save("inputs.npy", x.numpy())      # NCHW: transposed here
+    with torch.no_grad():
+        logits = model(x)                    # HF: model(x).logits
+    numpy.save("logits.npy", logits.numpy())
+    # optional, --expected-features: the pooled head input (timm)
+    # model.forward_head(model.forward_features(x), pre_logits=True)
+
+then: keras-swin parity CHECKPOINT --inputs inputs.npy --expected
+logits.npy. For the official JAX ViT save the NHWC inputs and the
+logits of model.apply(params, x, train=False).
+
+Inputs are fed as they are (no resizing or normalisation): save the
+tensor the reference model was called with. NHWC (B, H, W, 3) is
+expected; an array whose last axis is not 3 and whose axis 1 is 3 is
+read as NCHW (B, 3, H, W) and transposed (3 axes: one image). The model
+is built for the inputs' height and width (position tables resampled
+if that differs from the checkpoint's, as its notes say). The bundled
+reference cases of a clone are checked by python
+tests/golden_harness.py instead.
+"""
 
 
 def _benchmark_module():
@@ -786,26 +773,51 @@ def build_parser() -> argparse.ArgumentParser:
 
     parity = sub.add_parser(
         "parity",
-        help="check the official reference cases",
-        description="Convert every reference checkpoint under DIR and "
-        "compare logits and pooled features with the official outputs.",
+        help="check a checkpoint against reference outputs you recorded",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=PARITY_DESCRIPTION,
     )
     parity.add_argument(
-        "directory",
-        nargs="?",
-        default="tests/golden",
-        help="folder searched for reference cases (default: %(default)s)",
+        "checkpoint",
+        help="checkpoint file (.pth, .bin, .safetensors, .npz, .keras) or a "
+        "Hugging Face / timm folder with config.json",
     )
+    parity.add_argument(
+        "--inputs",
+        required=True,
+        metavar="FILE",
+        help="the images the reference model was called with: .npy, or "
+        ".npz (first array, or FILE.npz:NAME); NHWC, or NCHW transposed",
+    )
+    parity.add_argument(
+        "--expected",
+        required=True,
+        metavar="FILE",
+        help="the reference model's outputs (logits) on those inputs: "
+        ".npy, or .npz (first array, or FILE.npz:NAME)",
+    )
+    parity.add_argument(
+        "--expected-features",
+        metavar="FILE",
+        help="also compare the pooled features (the head's input) of the "
+        "checkpoint loaded without its head (default: not compared)",
+    )
+    parity.add_argument(
+        "--format",
+        choices=FORMAT_NAMES,
+        help="checkpoint layout (default: detected from the keys)",
+    )
+    _transfer_arguments(parity)
     parity.add_argument(
         "--tolerance",
         type=non_negative_float,
         default=1e-5,
-        help="pass if max |diff| <= TOLERANCE * max(1, max |reference|) "
+        help="pass if max |diff| <= TOLERANCE * max(1, max |expected|) "
         "(default: %(default)s)",
     )
     parity.add_argument(
         "--json",
-        help="also write the table as JSON to this file (default: none)",
+        help="also write the rows as JSON to this file (default: none)",
     )
     parity.set_defaults(func=_cmd_parity)
 

@@ -73,9 +73,9 @@ def golden_inputs(*parts: str) -> np.ndarray:
     Those cases drew their inputs with `torch.randn` from a recorded seed
     (`inputs.json`); regenerating them saves 1.2 MB per case, and the
     sha256 of the result must equal the one recorded from the golden file
-    (`keras_swin.cli.case_inputs` checks it).
+    (`golden_harness.case_inputs` checks it).
     """
-    from keras_swin.cli import case_inputs
+    from golden_harness import case_inputs
 
     golden(*parts, "inputs.json")
     return case_inputs(golden(*parts))

@@ -88,19 +88,118 @@ def test_info_prints_the_architecture(capsys):
     assert config["representation_size"] == 48
 
 
-def test_parity_command_passes_and_fails(tmp_path, capsys):
-    case = tmp_path / "vit_official" / "tiny_repr_32"
-    shutil.copytree(VIT, case)
+def _parity(*extra: str, inputs=None, expected=None) -> int:
+    """`keras-swin parity` on the official Swin tiny_w4_64 case."""
+    return main(
+        [
+            "parity",
+            str(SWIN / "checkpoint.pth"),
+            "--inputs",
+            str(inputs or SWIN / "inputs_nhwc.npy"),
+            "--expected",
+            str(expected or SWIN / "logits.npy"),
+            *extra,
+        ]
+    )
+
+
+def test_parity_passes_within_tolerance(tmp_path, capsys):
     report = tmp_path / "parity.json"
-    assert main(["parity", str(tmp_path), "--json", str(report)]) == 0
+    features = str(SWIN / "features.npy")
+    assert _parity("--expected-features", features, "--json", str(report)) == 0
+    out = capsys.readouterr().out
+    assert "read as NHWC" in out
+    assert "| output | " in out and "| features | " in out
+    assert "the top-1 class agrees on 2/2 inputs" in out
+    assert "2/2 within tolerance" in out
     rows = json.loads(report.read_text())["rows"]
-    assert [r["output"] for r in rows] == ["logits", "pooled"]
+    assert [(r["output"], r["shape"]) for r in rows] == [
+        ("output", [2, 5]),
+        ("features", [2, 128]),
+    ]
     assert all(r["passed"] and r["max_abs_diff"] < 1e-5 for r in rows)
-    logits = np.load(case / "logits.npy")
-    np.save(case / "logits.npy", logits + 1e-3)
-    assert main(["parity", str(tmp_path)]) == 1
-    assert "FAIL" in capsys.readouterr().out
-    assert main(["parity", str(tmp_path / "empty")]) == 2
+
+
+def test_parity_fails_out_of_tolerance_with_the_figure(tmp_path, capsys):
+    logits = np.load(SWIN / "logits.npy")
+    logits[1, 3] += 1e-3
+    np.save(tmp_path / "logits.npy", logits)
+    assert _parity(expected=tmp_path / "logits.npy") == 1
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if "logits.npy |" in line)
+    cells = [c.strip() for c in row.split("|")]
+    assert cells[-2] == "FAIL"
+    assert float(cells[4]) == pytest.approx(1e-3, rel=1e-2)
+    assert float(cells[4]) > float(cells[5])  # the bound
+    assert "0/1 within tolerance" in out
+    # The same difference passes a tolerance that covers it.
+    assert _parity("--tolerance", "1e-3", expected=tmp_path / "logits.npy") == 0
+
+
+def test_parity_reads_nchw_inputs_and_npz_arrays(tmp_path, capsys):
+    """NCHW (axis 1 is 3, the last is not) is transposed; an .npz gives its
+    first array, or the one named after a colon."""
+    nchw = np.load(SWIN / "inputs_nhwc.npy").transpose(0, 3, 1, 2)
+    np.savez(tmp_path / "batch.npz", labels=np.arange(2), images=nchw)
+    np.savez(tmp_path / "reference.npz", logits=np.load(SWIN / "logits.npy"))
+    status = _parity(
+        inputs=f"{tmp_path / 'batch.npz'}:images",
+        expected=tmp_path / "reference.npz",
+    )
+    assert status == 0
+    out = capsys.readouterr().out
+    assert "batch.npz:images (2, 64, 64, 3), read as NCHW" in out
+    assert "reference.npz:logits" in out
+
+
+def test_parity_bad_inputs_fail_in_one_line(tmp_path, capsys):
+    np.save(tmp_path / "gray.npy", np.zeros((2, 1, 64, 64), "float32"))
+    np.save(tmp_path / "three.npy", np.zeros((3, 5), "float32"))
+    np.save(tmp_path / "features.npy", np.load(SWIN / "features.npy"))
+    np.savez(tmp_path / "batch.npz", images=np.load(SWIN / "inputs_nhwc.npy"))
+    (tmp_path / "inputs.txt").write_text("1 2 3")
+    cases = [
+        (
+            dict(inputs=tmp_path / "inputs.txt"),
+            "inputs.txt: expected a .npy file, or a .npz file",
+        ),
+        (
+            dict(inputs=tmp_path / "missing.npy"),
+            f"No such inputs file: {tmp_path / 'missing.npy'}",
+        ),
+        (
+            dict(inputs=f"{tmp_path / 'batch.npz'}:pixels"),
+            "batch.npz has no array 'pixels'; it holds images",
+        ),
+        (
+            dict(inputs=tmp_path / "gray.npy"),
+            "have shape (2, 1, 64, 64): neither the last axis nor axis 1 "
+            "is 3 channels; expected images NHWC (B, H, W, 3) or NCHW",
+        ),
+        (
+            dict(expected=tmp_path / "three.npy"),
+            "has shape (3, 5) for 2 inputs",
+        ),
+        (
+            dict(expected=tmp_path / "features.npy"),
+            "features.npy has shape (2, 128), but the model outputs (2, 5)",
+        ),
+    ]
+    for paths, message in cases:
+        assert _parity(**paths) == 1, message
+        err = capsys.readouterr().err
+        assert len(err.splitlines()) == 1, err
+        assert err.startswith("keras-swin parity: "), err
+        assert message in err, err
+
+
+def test_parity_help_says_how_to_make_the_reference_files(capsys):
+    with pytest.raises(SystemExit):
+        main(["parity", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert 'numpy.save("logits.npy", logits.numpy())' in text
+    assert "read as NCHW (B, 3, H, W) and transposed" in text
+    assert "python tests/golden_harness.py" in text
 
 
 def test_bad_input_gives_an_error_and_no_output(tmp_path, capsys):

@@ -7,7 +7,6 @@ import errno
 import importlib.util
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -467,28 +466,6 @@ def test_filtered_stderr_keeps_other_lines(capfd):
     with utils.filtered_stderr(("noise",)):
         os.write(2, b"some noise here\nkept 1\nmore noise\nkept 2\n")
     assert capfd.readouterr().err == "kept 1\nkept 2\n"
-
-
-@pytest.mark.slow
-@pytest.mark.skipif(
-    BACKEND != "tensorflow", reason="tf.function retracing: TensorFlow only"
-)
-def test_parity_on_tensorflow_is_quiet(tmp_path):
-    # Six models (three cases, each with and without its head): before,
-    # each `predict` traced a new tf.function and TensorFlow warned about
-    # retracing from the fifth on.
-    for i in range(3):
-        shutil.copytree(VIT, tmp_path / f"case{i}")
-    done = subprocess.run(
-        [sys.executable, "-m", "keras_swin", "parity", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        env=_env(KERAS_BACKEND="tensorflow"),
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "6/6 within tolerance" in done.stdout
-    assert done.stderr == ""
 
 
 # -- help texts and packaging ----------------------------------------------

@@ -1,16 +1,24 @@
-"""Parity with the official Swin (PyTorch) and ViT (JAX) golden outputs.
+"""Parity with the official Swin (PyTorch) and ViT (JAX) golden outputs,
+and the golden harness (tests/golden_harness.py) that checks every case.
 
 Tolerance everywhere: 1e-5 * max(1, max |reference|).
 """
 
+import json
+import os
+import shutil
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
-from helpers import assert_parity, golden, predict
+from golden_harness import golden_stage_layers
+from golden_harness import main as harness_main
+from helpers import BACKEND, assert_parity, golden, predict
 
-from keras_swin.cli import golden_stage_layers
 from keras_swin.models.swin import swin_feature_model
 from weights_tools.convert import checkpoint_config, load_checkpoint
 
@@ -141,3 +149,83 @@ def test_builder_weights_argument_reads_official_files(family, case, suffix):
     assert_parity(
         predict(model, x), np.load(golden(family, case, "logits.npy"))
     )
+
+
+# -- the harness: python tests/golden_harness.py DIR ------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+HARNESS = ROOT / "tests" / "golden_harness.py"
+
+
+def test_harness_passes_and_fails(tmp_path, capsys):
+    case = tmp_path / "vit_official" / "tiny_repr_32"
+    shutil.copytree(golden("vit_official", "tiny_repr_32"), case)
+    report = tmp_path / "parity.json"
+    assert harness_main([str(tmp_path), "--json", str(report)]) == 0
+    rows = json.loads(report.read_text())["rows"]
+    assert [(r["case"], r["output"]) for r in rows] == [
+        ("vit_official/tiny_repr_32", "logits"),
+        ("vit_official/tiny_repr_32", "pooled"),
+    ]
+    assert all(r["passed"] and r["max_abs_diff"] < 1e-5 for r in rows)
+    assert "2/2 within tolerance" in capsys.readouterr().out
+    logits = np.load(case / "logits.npy")
+    np.save(case / "logits.npy", logits + 1e-3)
+    assert harness_main([str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert "| vit_official/tiny_repr_32 | logits | " in out
+    assert "| FAIL |" in out and "1/2 within tolerance" in out
+    assert harness_main([str(tmp_path / "empty")]) == 2
+    assert "no reference case under" in capsys.readouterr().err
+
+
+def _env(**changes) -> dict:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env.update(changes)
+    return env
+
+
+@pytest.mark.slow
+def test_harness_runs_as_a_script_from_any_folder(tmp_path):
+    """`python tests/golden_harness.py` and `python -m tests.golden_harness`
+    (from the clone's root) both run the harness."""
+    folder = golden("vit_official", "tiny_repr_32")
+    for argv, cwd in (
+        ([str(HARNESS)], tmp_path),
+        (["-m", "tests.golden_harness"], ROOT),
+    ):
+        done = subprocess.run(
+            [sys.executable, *argv, str(folder), "--backend", BACKEND],
+            capture_output=True,
+            text=True,
+            cwd=cwd,
+            env=dict(os.environ),
+            timeout=600,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert f"| tiny_repr_32 | logits | {BACKEND} |" in done.stdout
+        assert "2/2 within tolerance" in done.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    BACKEND != "tensorflow", reason="tf.function retracing: TensorFlow only"
+)
+def test_harness_on_tensorflow_is_quiet(tmp_path):
+    # Six models (three cases, each with and without its head): before,
+    # each `predict` traced a new tf.function and TensorFlow warned about
+    # retracing from the fifth on.
+    for i in range(3):
+        shutil.copytree(
+            golden("vit_official", "tiny_repr_32"), tmp_path / f"case{i}"
+        )
+    done = subprocess.run(
+        [sys.executable, str(HARNESS), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=_env(KERAS_BACKEND="tensorflow"),
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "6/6 within tolerance" in done.stdout
+    assert done.stderr == ""

@@ -34,6 +34,14 @@ COMMANDS = [
     for line in block.splitlines()
     if line.strip().startswith("keras-swin ")
 ]
+#: `python tests/golden_harness.py ...` lines of the bash blocks.
+HARNESS_COMMANDS = [
+    line.strip()
+    for text in DOCS.values()
+    for block in re.findall(r"```bash\n(.*?)```", text, re.S)
+    for line in block.splitlines()
+    if line.strip().startswith("python tests/golden_harness.py")
+]
 
 
 @pytest.fixture
@@ -45,6 +53,7 @@ def in_checkout_copy(tmp_path, monkeypatch):
 
 def test_readme_has_snippets():
     assert len(PYTHON) >= 4 and len(COMMANDS) >= 4
+    assert HARNESS_COMMANDS  # docs/exactness.md
 
 
 def _documented_output(block: str) -> str:
@@ -97,6 +106,14 @@ def test_command_runs(command, in_checkout_copy):
         # in test_cli.py.
         argv = argv[2:]
     assert main(argv) == 0
+
+
+@pytest.mark.parametrize("command", HARNESS_COMMANDS)
+def test_golden_harness_command_passes(command, in_checkout_copy):
+    from golden_harness import main as harness_main
+
+    argv = shlex.split(command, comments=True)[2:]
+    assert harness_main(argv) == 0
 
 
 def test_benchmarks_readme_shows_the_latest_report():
