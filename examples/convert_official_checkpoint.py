@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from weights_tools import checkpoint_config, load_checkpoint
+from keras_swin import load_checkpoint
+from weights_tools import checkpoint_config
 
 GOLDEN = Path(__file__).resolve().parents[1] / "tests" / "golden"
 DEFAULT = GOLDEN / "swin_official" / "tiny_w7_224" / "checkpoint.pth"

@@ -39,7 +39,7 @@ from keras_swin.utils import (
     positive_int,
     quiet_import_of,
 )
-from weights_tools.common import FORMAT_NAMES
+from weights_tools.formats import FORMAT_NAMES
 
 BACKENDS = ("tensorflow", "jax", "torch")
 _SAVE_SUFFIXES = (".weights.h5", ".keras")
@@ -81,19 +81,18 @@ def _overrides(args) -> dict:
 
 
 def _builder_call(config: dict) -> str:
-    family = config["family"]
-    name = "SwinTransformer" if family == "swin" else "VisionTransformer"
+    from keras_swin.families import get_family
+
+    name = get_family(config["family"]).application
     skip = {"family", "format"}
     items = ", ".join(f"{k}={v!r}" for k, v in config.items() if k not in skip)
     return f"keras_swin.{name}({items})"
 
 
 def _cmd_convert(args) -> int:
-    from weights_tools.convert import (
-        HeadWarning,
-        checkpoint_config,
-        load_checkpoint,
-    )
+    from keras_swin.applications import build_from_checkpoint
+    from keras_swin.loading import checkpoint_notes
+    from weights_tools.convert import HeadWarning, convert_checkpoint
 
     out = str(args.output)
     if not out.endswith(_SAVE_SUFFIXES):
@@ -108,29 +107,34 @@ def _cmd_convert(args) -> int:
     check_writable(out)
     start = time.perf_counter()
     overrides = _overrides(args)
-    config = checkpoint_config(args.source, format=args.format, **overrides)
-    if out.endswith(".keras"):  # checked before the long conversion
-        preprocessing = _source_preprocessing(config, args.source)
+    # The checkpoint is read once; the model built once.
+    checkpoint = convert_checkpoint(
+        args.source, format=args.format, **overrides
+    )
+    config = dict(
+        family=checkpoint.family,
+        format=checkpoint.format,
+        **{**checkpoint.config, **overrides},
+    )
     with warnings.catch_warnings():
         # A replaced head is one of the notes printed below: say it once.
         warnings.simplefilter("ignore", HeadWarning)
-        model = load_checkpoint(
-            args.source,
-            format=args.format,
+        model = build_from_checkpoint(
+            checkpoint,
             input_shape=_input_shape(args),
             classes=args.classes,
             classifier_activation=args.classifier_activation,
-            **overrides,
+            overrides=overrides,
         )
-    for note in model.checkpoint_notes:
+    for note in checkpoint_notes(model):
         print(f"note: {note}")
     with atomic_path(out) as tmp:
         if out.endswith(".keras"):
-            _with_preprocessing(model, *preprocessing).save(tmp)
+            model.save(tmp)  # with its PreprocessingInfo: source, notes
         else:
             model.save_weights(tmp)
     print(
-        f"{args.source} ({config['format']}) -> {out}: "
+        f"{args.source} ({checkpoint.format}) -> {out}: "
         f"{model.count_params():,} parameters, "
         f"{time.perf_counter() - start:.1f} s"
     )
@@ -153,54 +157,6 @@ def _cmd_info(args) -> int:
     return 0
 
 
-def _source_preprocessing(config: dict, source) -> tuple[dict, list | None]:
-    """(settings, class names) a checkpoint's .keras conversion carries.
-
-    Settings from `_family_preprocessing`; names from its config.json
-    `id2label` (validated), or None.
-    """
-    from weights_tools.convert import source_meta
-
-    meta = source_meta(source)
-    names = _checkpoint_class_names(meta, source)
-    return _family_preprocessing(config, meta), names
-
-
-def _with_preprocessing(model, settings: dict, names: list | None):
-    """`model` with a PreprocessingInfo layer, for a .keras output.
-
-    The names are dropped when they do not match the head: after
-    `--classes` changed it (a 1000-class head is then named from the
-    ImageNet table by `predict`) or removed it.
-    """
-    from keras_swin.imagenet import attach_preprocessing
-
-    if names is not None and len(names) != _head_classes(model):
-        names = None
-    return attach_preprocessing(model, **settings, class_names=names)
-
-
-def _family_preprocessing(config: dict, meta: dict | None) -> dict:
-    """mean/std/crop/interpolation for a checkpoint outside the registry."""
-    from keras_swin.imagenet import (
-        IMAGENET_MEAN,
-        IMAGENET_STD,
-        INCEPTION_MEAN,
-        INCEPTION_STD,
-    )
-
-    settings = dict(crop_pct=0.875, interpolation="bicubic")
-    if config["format"] == "official_vit":
-        settings.update(mean=INCEPTION_MEAN, std=INCEPTION_STD)
-    else:
-        settings.update(mean=IMAGENET_MEAN, std=IMAGENET_STD)
-    cfg = (meta or {}).get("pretrained_cfg") or {}  # timm config.json
-    for key in ("mean", "std", "crop_pct", "interpolation"):
-        if cfg.get(key) is not None:
-            settings[key] = cfg[key]
-    return settings
-
-
 #: A --weights value ending so is a path, never a registered name.
 _CHECKPOINT_SUFFIXES = (
     ".pth",
@@ -219,24 +175,6 @@ def _looks_like_path(value: str) -> bool:
     return any(sep in value for sep in separators) or value.lower().endswith(
         _CHECKPOINT_SUFFIXES
     )
-
-
-def _checkpoint_class_names(meta: dict | None, source) -> list | None:
-    """The names of a config.json `id2label`, validated, or None."""
-    from keras_swin.imagenet import id2label_names
-
-    labels = (meta or {}).get("id2label")
-    if not labels:
-        return None
-    return id2label_names(labels, source=f"{source}: config.json id2label")
-
-
-def _head_classes(model) -> int:
-    """Units of the `head` layer; 0 for a model without one."""
-    for layer in model.layers:
-        if layer.name == "head":
-            return int(layer.units)
-    return 0
 
 
 def _keras_file_settings(model, path) -> dict:
@@ -266,48 +204,36 @@ def _softmax(scores):
 
 def _predict_model(weights: str):
     """(model, settings, class names, whether outputs are logits)."""
-    if os.path.exists(weights):
-        from weights_tools.convert import (
-            checkpoint_config,
-            is_keras_model_file,
-            load_checkpoint,
-            source_meta,
-        )
+    from keras_swin.applications import build_pretrained, load_checkpoint
+    from keras_swin.imagenet import model_preprocessing
+    from weights_tools.convert import is_keras_model_file
 
+    if os.path.exists(weights):
         if is_keras_model_file(weights):
+            import keras
+
             model = load_checkpoint(weights)
             settings = _keras_file_settings(model, weights)
             names = settings.pop("class_names")
-            import keras
-
             head = next((x for x in model.layers if x.name == "head"), None)
             logits = head is not None and (
                 keras.activations.serialize(head.activation) == "linear"
             )
             return model, settings, names, logits
-        config = checkpoint_config(weights)
-        meta = source_meta(weights)
-        names = _checkpoint_class_names(meta, weights)
         model = load_checkpoint(weights, classifier_activation="softmax")
-        return model, _family_preprocessing(config, meta), names, False
-    if _looks_like_path(weights):
+    elif _looks_like_path(weights):
         raise FileNotFoundError(
             errno.ENOENT,
             "No such checkpoint file or folder (--weights looks like a "
             "path, not a registered name)",
             weights,
         )
-    from keras_swin.pretrained import build_pretrained
-
-    model = build_pretrained(weights)
-    spec = model.pretrained_spec
-    settings = dict(
-        mean=spec.mean,
-        std=spec.std,
-        crop_pct=spec.crop_pct,
-        interpolation=spec.interpolation,
-    )
-    return model, settings, None, False
+    else:
+        model = build_pretrained(weights)
+    # Both record their preprocessing (and class names) in the model.
+    settings = model_preprocessing(model)
+    names = settings.pop("class_names")
+    return model, settings, names, False
 
 
 def _cmd_predict(args) -> int:

@@ -41,6 +41,8 @@ from importlib import resources
 
 import numpy as np
 
+from weights_tools.heads import map_22k_to_1k as _stored_map_22k_to_1k
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 INCEPTION_MEAN = (0.5, 0.5, 0.5)
@@ -139,11 +141,8 @@ def class_names(label_set: str = "imagenet1k") -> list[tuple[str, str]]:
     return list(_load_label_set(_canonical_label_set(label_set)))
 
 
-@functools.lru_cache(maxsize=1)
 def _load_map_22k_to_1k() -> np.ndarray:
-    values = np.array(_read_data("map22kto1k.txt").split(), dtype=np.int64)
-    values.setflags(write=False)
-    return values
+    return _stored_map_22k_to_1k()
 
 
 def map_22k_to_1k() -> np.ndarray:

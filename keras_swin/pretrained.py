@@ -8,12 +8,14 @@ size and window.
 
 The first use downloads the original file with `keras.utils.get_file`
 (progress bar, sha256 check where the hash is known) into
-`$KERAS_HOME/keras_swin/downloads`, converts it with `weights_tools` and
-caches the converted `.weights.h5` plus its configuration (a small JSON
-file) in `$KERAS_HOME/keras_swin`; later loads read only the cache. A
-model with another input size, window or number of classes gets the
-cached weights resampled as the source library's fine-tuning code does
-(see `weights_tools.load_checkpoint`).
+`$KERAS_HOME/keras_swin/downloads`, reads and converts it once with
+`weights_tools.convert_checkpoint` and caches the converted arrays (an
+`.npz` under this package's weight paths) plus their description (a small
+JSON file) in `$KERAS_HOME/keras_swin`; later loads read only the cache.
+Nothing here builds a model: `keras_swin.loading` fits the cached arrays
+to the model the builder made (resampled for another input size or
+window, the head mapped or replaced, as the source library's fine-tuning
+code does).
 """
 
 from __future__ import annotations
@@ -21,12 +23,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 
 import keras
+import numpy as np
 
 from keras_swin._registry_data import DEFAULT_TAGS, PRETRAINED, WeightsSpec
-from keras_swin.models import swin, vit
+from keras_swin.families import get_family
 from keras_swin.utils import atomic_path
+from weights_tools.convert import Checkpoint, convert_checkpoint
+from weights_tools.readers import read_npz
 
 __all__ = [
     "WeightsSpec",
@@ -36,9 +42,7 @@ __all__ = [
     "resolve_weights",
     "check_weights_fit",
     "download",
-    "converted_weights",
-    "load_pretrained_into",
-    "build_pretrained",
+    "cached_checkpoint",
 ]
 
 ALIASES = ("imagenet", "imagenet22k", "imagenet21k")
@@ -90,12 +94,6 @@ def get_weights_spec(name: str) -> WeightsSpec:
     )
 
 
-def _architecture(family: str, variant: str, size: int, window) -> str:
-    if family == "swin":
-        return f"{variant}_patch4_window{window}_{size}"
-    return f"{variant}_{size}"
-
-
 def resolve_weights(
     weights: str,
     *,
@@ -138,12 +136,15 @@ def resolve_weights(
                 "keras_swin.pretrained.available_weights()."
             )
         alias = "imagenet22k" if weights == "imagenet21k" else weights
+        release_name = get_family(family).release_name
         candidates = [
-            _architecture(family, variant, image_size or 224, window_size),
-            _architecture(family, variant, 224, 7),
+            release_name(variant, image_size or 224, window_size),
+            release_name(variant, 224, 7),
         ]
-        if family == "vit":
-            candidates += [_architecture(family, variant, 384, None)]
+        candidates += [
+            release_name(variant, size, None)
+            for size in get_family(family).alias_sizes
+        ]
         for arch in candidates:
             name = DEFAULT_TAGS.get(arch, {}).get(alias)
             if name is not None:
@@ -160,22 +161,6 @@ def resolve_weights(
             f"{family} model."
         )
     return spec
-
-
-#: What a release fixes of the architecture, beyond its variant's table
-#: entry: the official Swin releases all use 4 x 4 patches; the official
-#: and AugReg ViT releases a class token read by the head, no registers
-#: and a position embedding that covers the class token. The input size
-#: and the Swin window are not fixed: they are resampled on load.
-_RELEASE_ARGUMENTS = {
-    "swin": dict(patch_size=4),
-    "vit": dict(
-        classifier="token",
-        class_token=True,
-        num_register_tokens=0,
-        position_embedding_on_prefix=True,
-    ),
-}
 
 
 def _same(a, b) -> bool:
@@ -216,11 +201,12 @@ def check_weights_fit(spec: WeightsSpec, family: str, config: dict) -> None:
             f"{spec.name} are {spec.family} weights; this builder makes a "
             f"{family} model."
         )
-    configs = swin.SWIN_CONFIGS if family == "swin" else vit.VIT_CONFIGS
-    fixed = {**configs[spec.variant], **_RELEASE_ARGUMENTS[family]}
+    release = get_family(family)
+    fixed = {**release.configs[spec.variant], **release.release_arguments}
     fixed.pop("drop_path_rate", None)
     for key, wanted in fixed.items():
-        if key in config and not _same(config[key], wanted):
+        # None: the builder derives it (ViT class_token from classifier).
+        if config.get(key) is not None and not _same(config[key], wanted):
             raise ValueError(
                 f"{spec.name} is a {spec.variant} release ({key}={wanted!r}) "
                 f"and does not fit this model ({key}={config[key]!r}); "
@@ -308,155 +294,72 @@ def download(spec: WeightsSpec) -> str:
 
 def _cache_paths(spec: WeightsSpec) -> tuple[str, str]:
     stem = os.path.join(_home(), spec.name)
-    return stem + ".weights.h5", stem + ".json"
+    return stem + ".npz", stem + ".json"
 
 
-def converted_weights(spec: WeightsSpec) -> tuple[str, dict]:
-    """The converted `.weights.h5` of `spec` and its builder arguments.
+def _read_cache(spec: WeightsSpec) -> Checkpoint | None:
+    """The cached conversion of `spec`, or None (absent or unreadable)."""
+    arrays_path, metadata_path = _cache_paths(spec)
+    if not (os.path.isfile(arrays_path) and os.path.isfile(metadata_path)):
+        return None
+    try:
+        with open(metadata_path, encoding="utf-8") as handle:
+            metadata = json.load(handle)
+        return Checkpoint.from_metadata(metadata, read_npz(arrays_path))
+    except Exception as error:  # a damaged cache is converted again
+        warnings.warn(
+            f"The cached conversion of {spec.name} ({arrays_path}) is "
+            f"unreadable ({type(error).__name__}: {error}); converting the "
+            "downloaded file again.",
+            stacklevel=3,
+        )
+        return None
 
-    Converts on first use (download, strict conversion, atomic writes of
-    the weights file and of its JSON configuration); later calls only
-    read the JSON.
+
+def cached_checkpoint(spec: WeightsSpec) -> Checkpoint:
+    """The converted arrays of the release `spec`, from the cache.
+
+    On first use: downloads the original file (`download`), reads and
+    converts it once (`weights_tools.convert_checkpoint`), then writes
+    the arrays (`.npz`) and their description (`.json`) atomically under
+    `$KERAS_HOME/keras_swin`. Later calls read only those two files. A
+    cache that cannot be read is converted again, with a warning.
+
+    Args:
+        spec: the registry entry.
 
     Returns:
-        (weights path, config): config holds `family`, `format` and the
-        builder arguments of the checkpoint's own model, including
-        `classes` and `input_shape`.
+        A `weights_tools.convert.Checkpoint`: the release's own
+        architecture (`config`, with `classes` and `input_shape`), its
+        arrays under this package's weight paths, and its format (which
+        says how to resample it).
+
+    Raises:
+        RuntimeError: the download failed (see `download`).
+        ConversionError: the downloaded file is not the release's format.
 
     Example:
-        >>> path, config = converted_weights(
+        >>> checkpoint = cached_checkpoint(
         ...     get_weights_spec("swin_tiny_patch4_window7_224.ms_in1k"))
-        >>> config["classes"]
+        >>> checkpoint.config["classes"]
         1000
     """
-    weights_path, config_path = _cache_paths(spec)
-    if os.path.isfile(weights_path) and os.path.isfile(config_path):
-        with open(config_path, encoding="utf-8") as handle:
-            return weights_path, json.load(handle)
-    from weights_tools.convert import checkpoint_config, load_checkpoint
-
+    cached = _read_cache(spec)
+    if cached is not None:
+        return cached
     original = download(spec)
-    fmt = None if spec.format == "timm" else spec.format
-    config = checkpoint_config(original, format=fmt)
-    model = load_checkpoint(original, format=fmt)
+    checkpoint = convert_checkpoint(
+        original, format=None if spec.format == "timm" else spec.format
+    )
+    checkpoint.source = spec.name
+    arrays_path, metadata_path = _cache_paths(spec)
     os.makedirs(_home(), exist_ok=True)
-    with atomic_path(weights_path) as tmp:
-        model.save_weights(tmp)
-    config["input_shape"] = list(config["input_shape"])
-    config["source"] = spec.url
-    with atomic_path(config_path) as tmp:
+    with atomic_path(arrays_path) as tmp:
+        with open(tmp, "wb") as handle:  # a handle: savez adds no suffix
+            np.savez(handle, **checkpoint.weights.weights)
+    metadata = checkpoint.metadata()
+    metadata["url"] = spec.url
+    with atomic_path(metadata_path) as tmp:
         with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump(config, handle, indent=1, sort_keys=True)
-    return weights_path, json.loads(json.dumps(config))
-
-
-def _source_model(config: dict) -> keras.Model:
-    from keras_swin.models import SwinTransformer, VisionTransformer
-
-    args = {
-        k: tuple(v) if isinstance(v, list) else v
-        for k, v in config.items()
-        if k not in ("family", "format", "source", "classes", "input_shape")
-    }
-    build = SwinTransformer if config["family"] == "swin" else VisionTransformer
-    classes = config["classes"]
-    return build(
-        include_top=classes > 0,
-        classes=classes or 1000,
-        pooling=None if classes else "avg",
-        classifier_activation=None,
-        input_shape=tuple(config["input_shape"]),
-        **args,
-    )
-
-
-def load_pretrained_into(
-    model: keras.Model, spec: WeightsSpec, model_config: dict
-) -> None:
-    """Loads the registered weights `spec` into a built model.
-
-    The cached native model is rebuilt from its JSON configuration and
-    its weights are fitted to `model`: head kept, mapped (Swin 22K -> 1K)
-    or dropped (headless builders), position tables and embeddings
-    resampled for another size or window, the way the original format's
-    library does. The model then carries `model.pretrained_spec`.
-
-    Args:
-        model: the builder's model.
-        spec: the registry entry.
-        model_config: the builder's architecture arguments.
-
-    Example:
-        >>> model = SwinTiny(weights=None)
-        >>> load_pretrained_into(model, get_weights_spec(
-        ...     "swin_tiny_patch4_window7_224.ms_in1k"), SWIN_CONFIGS[
-        ...     "swin_tiny"])
-    """
-    from weights_tools.common import Converted
-    from weights_tools.convert import FORMATS, load_converted
-
-    check_weights_fit(spec, spec.family, model_config)
-    weights_path, config = converted_weights(spec)
-    source = _source_model(config)
-    source.load_weights(weights_path)
-    converted = Converted()
-    for variable in source.weights:
-        converted.add(
-            variable.path, keras.ops.convert_to_numpy(variable), variable.path
-        )
-    fmt = FORMATS[config["format"]]
-    source_config = {
-        k: v
-        for k, v in config.items()
-        if k not in ("family", "format", "source")
-    }
-    load_converted(
-        model,
-        converted,
-        family=config["family"],
-        source_config=source_config,
-        model_config=model_config,
-        source=spec.name,
-        table_resampling=fmt.table_resampling,
-        position_resampling=fmt.position_resampling,
-        warn="head" in {layer.name for layer in model.layers},
-    )
-    model.pretrained_spec = spec
-
-
-def build_pretrained(name: str, **kwargs) -> keras.Model:
-    """The model of a registered release, with its weights loaded.
-
-    Args:
-        name: an `arch.tag` name, or a bare `arch` for its "imagenet"
-            default (see `available_weights()`).
-        **kwargs: builder arguments that change the release's own
-            (`input_shape`, `window_size`, `classes`, `include_top`, ...);
-            weights are resampled or the head replaced accordingly.
-
-    Returns:
-        A `keras.Model` (softmax head by default, as keras.applications);
-        `model.pretrained_spec` holds the preprocessing settings.
-
-    Example:
-        >>> model = build_pretrained("swin_tiny_patch4_window7_224.ms_in1k")
-        >>> model.pretrained_spec.crop_pct
-        0.875
-    """
-    from keras_swin.models.swin import SWIN_CONFIGS, SwinTransformer
-    from keras_swin.models.vit import VIT_CONFIGS, VisionTransformer
-
-    spec = get_weights_spec(name)
-    size = spec.image_size
-    args = dict(input_shape=(size, size, 3), classes=spec.classes)
-    if spec.family == "swin":
-        build = SwinTransformer
-        args.update(SWIN_CONFIGS[spec.variant], window_size=spec.window_size)
-    else:
-        build = VisionTransformer
-        args.update(
-            VIT_CONFIGS[spec.variant],
-            representation_size=spec.representation_size,
-        )
-    args.update(kwargs)
-    return build(weights=spec.name, name=spec.name.split(".")[0], **args)
+            json.dump(metadata, handle, indent=1, sort_keys=True)
+    return checkpoint

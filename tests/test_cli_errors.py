@@ -162,8 +162,7 @@ def no_conversion(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("the conversion ran before the output check")
 
-    monkeypatch.setattr(convert, "load_checkpoint", refuse)
-    monkeypatch.setattr(convert, "checkpoint_config", refuse)
+    monkeypatch.setattr(convert, "convert_checkpoint", refuse)
 
 
 def test_convert_output_that_is_a_folder(tmp_path, capsys, no_conversion):

@@ -9,8 +9,9 @@ import warnings
 
 from helpers import golden
 
+from keras_swin import checkpoint_notes, load_checkpoint
 from keras_swin.cli import main
-from weights_tools.convert import HeadWarning, load_checkpoint
+from weights_tools.convert import HeadWarning
 
 SWIN_PTH = golden("swin_official", "tiny_w4_64", "checkpoint.pth")
 MESSAGE = "5-class head (head.weight, head.bias) is not loaded"
@@ -26,13 +27,13 @@ def _load(**kwargs):
 def test_new_head_warns_once_and_notes_it():
     model, caught = _load(classes=3)
     assert len(caught) == 1 and caught[0].category is HeadWarning
-    assert sum(MESSAGE in n for n in model.checkpoint_notes) == 1
+    assert sum(MESSAGE in n for n in checkpoint_notes(model)) == 1
 
 
 def test_no_head_asked_for_no_warning():
     model, caught = _load(classes=0)
     assert caught == []
-    assert any("pooled features" in n for n in model.checkpoint_notes)
+    assert any("pooled features" in n for n in checkpoint_notes(model))
 
 
 def test_cli_convert_says_it_once(tmp_path, capsys):

@@ -19,8 +19,9 @@ from golden_harness import golden_stage_layers
 from golden_harness import main as harness_main
 from helpers import BACKEND, assert_parity, golden, predict
 
+from keras_swin import load_checkpoint
 from keras_swin.models.swin import swin_feature_model
-from weights_tools.convert import checkpoint_config, load_checkpoint
+from weights_tools.convert import checkpoint_config
 
 SWIN = ["tiny_w7_224", "tiny_w4_64"]
 VIT = ["tiny_token_224", "tiny_repr_32"]

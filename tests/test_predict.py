@@ -11,14 +11,12 @@ import pytest
 from helpers import golden, predict
 from PIL import Image
 
+import keras_swin
+from keras_swin import checkpoint_notes, load_checkpoint
 from keras_swin.cli import main
 from keras_swin.imagenet import IMAGENET_MEAN, IMAGENET_STD, model_preprocessing
 from weights_tools.common import ConversionError
-from weights_tools.convert import (
-    checkpoint_config,
-    is_keras_model_file,
-    load_checkpoint,
-)
+from weights_tools.convert import checkpoint_config, is_keras_model_file
 
 VIT = golden("hf", "vit_tiny_h64_224")
 SAMPLE = golden("sample.png")
@@ -61,7 +59,20 @@ def test_convert_to_keras_carries_preprocessing(vit_keras):
         interpolation="bicubic",
         class_names=LABELS,  # the config.json id2label
     )
-    assert model.checkpoint_notes == []
+    assert checkpoint_notes(model) == []
+    assert keras_swin.weights_source(model) == str(VIT / "model.safetensors")
+
+
+def test_load_checkpoint_records_preprocessing_and_notes(tmp_path):
+    model = load_checkpoint(VIT, classes=3)  # a new head: one note
+    settings = model_preprocessing(model)
+    assert settings["mean"] == IMAGENET_MEAN and settings["class_names"] is None
+    (note,) = checkpoint_notes(model)
+    assert "10-class head" in note and "new 3-class head" in note
+    model.save(tmp_path / "m.keras")
+    again = keras.saving.load_model(tmp_path / "m.keras")
+    assert checkpoint_notes(again) == [note]
+    assert model_preprocessing(again) == settings
 
 
 def test_load_checkpoint_keras_gives_the_checkpoints_outputs(vit_keras, rng):
@@ -156,8 +167,19 @@ def test_predict_keras_trained_with_logits_and_own_names(tmp_path, capsys):
 
 
 def test_predict_keras_without_preprocessing_is_refused(tmp_path, capsys):
+    from keras_swin.models import VisionTransformer
+
     path = tmp_path / "plain.keras"
-    load_checkpoint(VIT).save(path)
+    # A graph built without weights records no preprocessing.
+    VisionTransformer(
+        input_shape=(32, 32, 3),
+        patch_size=16,
+        hidden_size=16,
+        num_layers=1,
+        num_heads=2,
+        mlp_dim=32,
+        classes=3,
+    ).save(path)
     assert main(["predict", str(SAMPLE), "--weights", str(path)]) == 1
     err = capsys.readouterr().err
     assert "plain.keras carries no preprocessing settings" in err

@@ -5,6 +5,7 @@ checkpoints through `file://` URLs, and KERAS_HOME at a temporary folder.
 """
 
 import dataclasses
+import functools
 import os
 import warnings
 
@@ -12,9 +13,13 @@ import numpy as np
 import pytest
 from helpers import assert_parity, golden, predict
 
-from keras_swin import SwinTransformer, ViTTiny16, pretrained
+import keras_swin.families
+import weights_tools.convert
+from keras_swin import SwinTransformer, ViTTiny16, checkpoint_notes, pretrained
+from keras_swin.families import FAMILIES
+from keras_swin.imagenet import model_preprocessing
+from keras_swin.loading import weights_source
 from keras_swin.models import SWIN_CONFIGS, VIT_CONFIGS
-from keras_swin.models import swin as swin_module
 
 CASE = golden("swin_official", "tiny_w7_224")
 ARCH = dict(embed_dim=24, depths=(2, 2, 2, 2), num_heads=(1, 2, 3, 6))
@@ -37,8 +42,9 @@ def registry(tmp_path, monkeypatch):
     monkeypatch.setattr(pretrained, "PRETRAINED", entries)
     # A registered variant with the golden architecture, so that the
     # "imagenet" alias resolves for it.
-    configs = dict(swin_module.SWIN_CONFIGS, swin_golden=dict(ARCH))
-    monkeypatch.setattr(swin_module, "SWIN_CONFIGS", configs)
+    configs = dict(SWIN_CONFIGS, swin_golden=dict(ARCH))
+    family = dataclasses.replace(FAMILIES["swin"], configs=configs)
+    monkeypatch.setitem(keras_swin.families.FAMILIES, "swin", family)
     tags = dict(pretrained.DEFAULT_TAGS)
     tags["swin_golden_patch4_window7_224"] = {"imagenet": NAME}
     monkeypatch.setattr(pretrained, "DEFAULT_TAGS", tags)
@@ -50,21 +56,70 @@ def _model(weights, **kwargs):
     return SwinTransformer(weights=weights, **kwargs)
 
 
+def _count_reads_and_builds(monkeypatch) -> dict:
+    """Counts checkpoint reads and Swin graph builds from now on."""
+    counts = {"reads": 0, "builds": 0}
+    read, family = weights_tools.convert.read_checkpoint, FAMILIES["swin"]
+
+    def counting_read(*args, **kwargs):
+        counts["reads"] += 1
+        return read(*args, **kwargs)
+
+    @functools.wraps(family.builder)  # the same signature
+    def counting_build(*args, **kwargs):
+        counts["builds"] += 1
+        return family.builder(*args, **kwargs)
+
+    monkeypatch.setattr(weights_tools.convert, "read_checkpoint", counting_read)
+    counted = dataclasses.replace(family, builder=counting_build)
+    monkeypatch.setitem(keras_swin.families.FAMILIES, "swin", counted)
+    return counts
+
+
 def test_download_convert_and_cache(registry, monkeypatch):
     x = np.load(CASE / "inputs_nhwc.npy")
+    counts = _count_reads_and_builds(monkeypatch)
     model = _model(NAME)
+    # First use: the original file is read once, the model built once.
+    assert counts == {"reads": 1, "builds": 1}
     assert_parity(predict(model, x), np.load(CASE / "logits.npy"))
-    assert model.pretrained_spec.name == NAME
-    weights_path, config = pretrained.converted_weights(registry)
-    assert weights_path.endswith(".weights.h5") and config["classes"] == 10
+    assert weights_source(model) == NAME
+    assert model_preprocessing(model)["crop_pct"] == registry.crop_pct
+    arrays, metadata = pretrained._cache_paths(registry)
+    assert arrays.endswith(".npz") and os.path.isfile(metadata)
+    assert pretrained.cached_checkpoint(registry).config["classes"] == 10
 
     def offline(spec):
         raise AssertionError("the second load must not download")
 
     monkeypatch.setattr(pretrained, "download", offline)
     again = _model("imagenet")  # the alias resolves to the same entry
-    assert again.pretrained_spec.name == NAME
+    assert counts == {"reads": 1, "builds": 2}  # the cache, no checkpoint
+    assert weights_source(again) == NAME
     assert_parity(predict(again, x), np.load(CASE / "logits.npy"))
+
+
+def test_a_saved_model_keeps_its_source_and_notes(registry, tmp_path):
+    import keras
+
+    bigger = _model(NAME, input_shape=(256, 256, 3), window_size=8)
+    notes = checkpoint_notes(bigger)
+    assert len(notes) == 8 and all("resampled" in n for n in notes)
+    bigger.save(tmp_path / "bigger.keras")
+    loaded = keras.saving.load_model(tmp_path / "bigger.keras")
+    assert weights_source(loaded) == NAME
+    assert checkpoint_notes(loaded) == notes
+
+
+def test_a_damaged_cache_is_converted_again(registry):
+    _model(NAME)
+    arrays, _ = pretrained._cache_paths(registry)
+    with open(arrays, "wb") as handle:
+        handle.write(b"not an npz")
+    with pytest.warns(UserWarning, match="unreadable.*converting"):
+        model = _model(NAME)
+    x = np.load(CASE / "inputs_nhwc.npy")
+    assert_parity(predict(model, x), np.load(CASE / "logits.npy"))
 
 
 def test_headless_and_resampled_loads(registry):
@@ -74,7 +129,7 @@ def test_headless_and_resampled_loads(registry):
         headless = _model(NAME, include_top=False, pooling="avg")
     assert_parity(predict(headless, x), np.load(CASE / "features.npy"))
     bigger = _model(NAME, input_shape=(384, 384, 3), window_size=12)
-    notes = bigger.checkpoint_notes
+    notes = checkpoint_notes(bigger)
     assert sum("relative_position_bias_table" in n for n in notes) == 8
 
 

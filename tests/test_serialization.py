@@ -12,7 +12,8 @@ import pytest
 from helpers import BACKEND, golden, max_abs_diff, predict
 
 import keras_swin as ks
-from weights_tools.convert import checkpoint_config, load_checkpoint
+from keras_swin import load_checkpoint
+from weights_tools.convert import checkpoint_config
 
 BACKENDS = ("tensorflow", "jax", "torch")
 SWIN = golden("swin_official", "tiny_w7_224")

@@ -1,13 +1,22 @@
-"""Checkpoint readers and converters for keras-swin.
+"""Checkpoint readers and converters for keras-swin, without Keras.
 
-`load_checkpoint(path)` turns an official Swin `.pth`, an official ViT
+`convert_checkpoint(path)` turns an official Swin `.pth`, an official ViT
 `.npz`, a timm state dict or a Hugging Face `save_pretrained` folder into
-a Keras model, resampling for another input size or window; `readers`
-reads `.pth`/`.bin` (without torch and without executing pickled code),
-`.npz` and `.safetensors` files; `resample` holds the interpolations.
+a neutral `Checkpoint`: the family, the builder arguments, the arrays
+under keras-swin's weight paths, notes and preprocessing. `readers` reads
+`.pth`/`.bin` (without torch and without executing pickled code), `.npz`
+and `.safetensors`; `formats` lists the source formats (one `Converter`
+each); `resample` holds the interpolations. Building a Keras model from a
+checkpoint is `keras_swin.load_checkpoint`; this package never imports
+`keras_swin` and needs no Keras backend.
 
-Names are imported on first use so that importing this package does not
-import Keras (the command line picks the backend first).
+Names are imported on first use.
+
+Example:
+    >>> from weights_tools import convert_checkpoint
+    >>> checkpoint = convert_checkpoint("swin_tiny_patch4_window7_224.pth")
+    >>> checkpoint.format, checkpoint.config["embed_dim"]
+    ('official_swin', 96)
 """
 
 from __future__ import annotations
@@ -15,11 +24,15 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {
-    "load_checkpoint": "weights_tools.convert",
-    "load_weights_into": "weights_tools.convert",
+    "Checkpoint": "weights_tools.convert",
+    "convert_checkpoint": "weights_tools.convert",
     "checkpoint_config": "weights_tools.convert",
+    "fit_checkpoint": "weights_tools.convert",
     "read_source": "weights_tools.convert",
-    "detect_format": "weights_tools.convert",
+    "Converter": "weights_tools.common",
+    "FORMATS": "weights_tools.formats",
+    "FORMAT_NAMES": "weights_tools.formats",
+    "detect_format": "weights_tools.formats",
     "ConversionError": "weights_tools.common",
     "CheckpointError": "weights_tools.readers",
     "UnsafeCheckpointError": "weights_tools.readers",

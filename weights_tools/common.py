@@ -9,15 +9,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-#: Checkpoint layouts `load_checkpoint` reads (`format=`); kept here,
-#: free of Keras imports, for the command line's choices.
-FORMAT_NAMES = (
-    "hf_swin",
-    "hf_vit",
-    "timm_swin",
-    "official_swin",
-    "timm_vit",
-    "official_vit",
+#: Evaluation preprocessing of the ImageNet checkpoints (mean and std on
+#: the [0, 1] scale): Swin, timm and Hugging Face use the ImageNet
+#: statistics, Google's ViT `.npz` files the "Inception" 0.5 / 0.5.
+IMAGENET_PREPROCESSING = dict(
+    mean=(0.485, 0.456, 0.406),
+    std=(0.229, 0.224, 0.225),
+    crop_pct=0.875,
+    interpolation="bicubic",
+)
+INCEPTION_PREPROCESSING = dict(
+    IMAGENET_PREPROCESSING, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)
 )
 
 
@@ -215,50 +217,113 @@ def apply_rules(
     return out
 
 
-def assign_strict(model, converted: Converted, source: str) -> None:
-    """Sets every weight of `model` from `converted`, or fails loudly.
+def check_fit(
+    converted: Converted,
+    shapes: dict,
+    source: str,
+    model_name: str = "the model",
+) -> None:
+    """Checks that a converted checkpoint sets exactly a model's weights.
 
     Args:
-        model: a built `keras.Model`.
         converted: the renamed checkpoint.
+        shapes: every weight path of the model -> its shape.
         source: file name for messages.
+        model_name: the model's name for messages.
 
     Raises:
-        ConversionError: listing unused checkpoint keys, unset model
-            weights and shape mismatches, all at once; nothing is assigned.
+        ConversionError: listing unused checkpoint entries, model weights
+            the checkpoint does not set and shape mismatches, all at once.
 
     Example:
-        >>> assign_strict(model, official_swin.convert(tensors), "t.pth")
+        >>> check_fit(official_swin.convert(tensors),
+        ...           {v.path: v.shape for v in model.weights}, "t.pth")
     """
-    variables = {v.path: v for v in model.weights}
     problems = []
     unused = dict(converted.unmatched)
     for path, array in converted.weights.items():
-        if path not in variables:
+        if path not in shapes:
             unused[f"{converted.sources[path]} (as {path})"] = array.shape
     if unused:
         problems.append("checkpoint entries the model does not use:")
         problems += [f"  {k} {list(s)}" for k, s in sorted(unused.items())]
-    missing = [p for p in variables if p not in converted.weights]
+    missing = [p for p in shapes if p not in converted.weights]
     if missing:
         problems.append("model weights the checkpoint does not set:")
-        problems += [f"  {p} {list(variables[p].shape)}" for p in missing]
+        problems += [f"  {p} {list(shapes[p])}" for p in missing]
     mismatched = [
         f"  {converted.sources[p]} {list(converted.source_shapes[p])} -> "
-        f"{p} {list(a.shape)}, the model expects {list(variables[p].shape)}"
+        f"{p} {list(a.shape)}, the model expects {list(shapes[p])}"
         for p, a in converted.weights.items()
-        if p in variables and tuple(a.shape) != tuple(variables[p].shape)
+        if p in shapes and tuple(a.shape) != tuple(shapes[p])
     ]
     if mismatched:
         problems.append("shape mismatches:")
         problems += mismatched
     if problems:
         raise ConversionError(
-            f"{source} does not fit the model {model.name!r}:\n"
+            f"{source} does not fit the model {model_name!r}:\n"
             + "\n".join(problems)
         )
-    for path, variable in variables.items():
-        variable.assign(converted.weights[path].astype(variable.dtype))
+
+
+@dataclass(frozen=True)
+class Converter:
+    """One source format: how to recognise, describe and rename it.
+
+    Every format module (`official_swin`, `official_vit`, `timm_format`,
+    `hf_format`) declares one `Converter` per layout it reads, with the
+    same three functions; `weights_tools.formats.FORMATS` collects them
+    and derives the format names from them. A new format is a new module
+    with its functions and its `Converter`, added to that list.
+
+    Attributes:
+        name: the format name (`format=`, `--format`), e.g.
+            `"official_swin"`.
+        family: the model family the layout belongs to (`"swin"`,
+            `"vit"`); `keras_swin.families` maps it to a builder.
+        matches: `(tensors, meta) -> bool`: whether the checkpoint's keys
+            (and the `config.json` beside it, or None) are this layout.
+        infer: `(tensors, meta, overrides) -> dict`: the builder
+            arguments of the checkpoint's own model, with `classes` and
+            `input_shape`; `overrides` are the values a caller passed
+            (what the tensors cannot tell, e.g. a timm ViT's heads).
+        convert: `(tensors, meta) -> Converted`: the tensors under this
+            package's weight paths, in its layouts.
+        table_resampling: how the source library resizes Swin relative
+            position tables: `"bicubic"` (official, Hugging Face) or
+            `"timm"`.
+        position_resampling: how it resizes position embeddings:
+            `"zoom"` (official ViT), `"bicubic"` (official Swin, Hugging
+            Face) or `"bicubic_antialias"` (timm).
+        preprocessing: the evaluation preprocessing of the format's
+            checkpoints (`mean`, `std`, `crop_pct`, `interpolation`),
+            used when the checkpoint does not say (a timm `config.json`
+            `pretrained_cfg` does).
+        head_maps: `weights_tools.heads.HeadMap`s: stored heads that map
+            to a model's class count by row selection (Swin 22K -> 1K)
+            instead of being replaced.
+
+    Example:
+        >>> from weights_tools import official_swin
+        >>> converter = official_swin.CONVERTER
+        >>> converter.name, converter.family
+        ('official_swin', 'swin')
+        >>> config = converter.infer(tensors, None, {})  # tensors: a .pth
+        >>> converted = converter.convert(tensors, None)
+    """
+
+    name: str
+    family: str
+    matches: Callable[[dict, dict | None], bool]
+    infer: Callable[[dict, dict | None, dict | None], dict]
+    convert: Callable[[dict, dict | None], Converted]
+    table_resampling: str = "bicubic"
+    position_resampling: str = "bicubic"
+    preprocessing: dict = field(
+        default_factory=lambda: dict(IMAGENET_PREPROCESSING)
+    )
+    head_maps: tuple = ()
 
 
 def natural_key(text: str) -> list:

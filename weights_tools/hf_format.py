@@ -32,10 +32,12 @@ from weights_tools import official_swin, timm_format
 from weights_tools.common import (
     ConversionError,
     Converted,
+    Converter,
     check_config,
     check_model_config,
     renamed_view,
 )
+from weights_tools.heads import SWIN_22K_TO_1K
 
 SWIN = "hf_swin"
 VIT = "hf_vit"
@@ -211,7 +213,7 @@ def _swin_official(tensors):
     return _canonical(tensors, _SWIN_NAMES, _SWIN_BLOCK_NAMES, "swin.")
 
 
-def infer_swin_config(tensors, meta=None) -> dict:
+def infer_swin_config(tensors, meta=None, overrides=None) -> dict:
     """`SwinTransformer` arguments of an HF Swin checkpoint.
 
     The tensors give the widths, depths, heads and window; `config.json`
@@ -334,3 +336,22 @@ def convert_vit(tensors, meta=None) -> Converted:
     """
     named, origin = _vit_timm(tensors)
     return _restore(timm_format.convert_vit(named), origin)
+
+
+#: Hugging Face `save_pretrained` folders of `SwinForImageClassification`
+#: / `SwinModel` and of `ViTForImageClassification` / `ViTModel`.
+SWIN_CONVERTER = Converter(
+    name=SWIN,
+    family="swin",
+    head_maps=(SWIN_22K_TO_1K,),
+    matches=matches_swin,
+    infer=infer_swin_config,
+    convert=convert_swin,
+)
+VIT_CONVERTER = Converter(
+    name=VIT,
+    family="vit",
+    matches=matches_vit,
+    infer=infer_vit_config,
+    convert=convert_vit,
+)

@@ -19,6 +19,7 @@ import numpy as np
 from weights_tools.common import (
     ConversionError,
     Converted,
+    Converter,
     Rule,
     apply_rules,
     check_model_config,
@@ -27,6 +28,7 @@ from weights_tools.common import (
     linear_kernel,
     norm_rules,
 )
+from weights_tools.heads import SWIN_22K_TO_1K
 from weights_tools.window_index import relative_position_index
 
 FORMAT = "official_swin"
@@ -79,7 +81,7 @@ _INDEX = re.compile(_BLOCK + r"attn\.relative_position_index")
 _MASK = re.compile(_BLOCK + r"attn_mask")
 
 
-def matches(tensors: dict[str, np.ndarray]) -> bool:
+def matches(tensors: dict[str, np.ndarray], meta=None) -> bool:
     """Whether `tensors` look like an official Swin state dict.
 
     Example:
@@ -121,7 +123,9 @@ def _table_window(rows: int, key: str) -> int:
     return (side + 1) // 2
 
 
-def infer_config(tensors: dict[str, np.ndarray]) -> dict:
+def infer_config(
+    tensors: dict[str, np.ndarray], meta=None, overrides=None
+) -> dict:
     """`SwinTransformer` arguments that reproduce the checkpoint's model.
 
     Read from the tensors: embed_dim, patch size, depths, heads (table
@@ -220,7 +224,7 @@ def infer_config(tensors: dict[str, np.ndarray]) -> dict:
     return check_model_config(config)
 
 
-def convert(tensors: dict[str, np.ndarray]) -> Converted:
+def convert(tensors: dict[str, np.ndarray], meta=None) -> Converted:
     """Renames an official Swin state dict to this package's weight paths.
 
     The `relative_position_index` buffers are checked against the index
@@ -232,7 +236,7 @@ def convert(tensors: dict[str, np.ndarray]) -> Converted:
         tensors: the official state dict as numpy arrays.
 
     Returns:
-        A `Converted` ready for `assign_strict`.
+        A `Converted` ready for `weights_tools.convert.fit_checkpoint`.
 
     Example:
         >>> converted = convert(read_pth("checkpoint.pth"))
@@ -253,3 +257,14 @@ def convert(tensors: dict[str, np.ndarray]) -> Converted:
         elif _MASK.fullmatch(key):
             buffers.append(key)
     return apply_rules(tensors, RULES, skip=buffers)
+
+
+#: The official Swin `.pth` layout (`weights_tools.formats.FORMATS`).
+CONVERTER = Converter(
+    name=FORMAT,
+    family="swin",
+    head_maps=(SWIN_22K_TO_1K,),
+    matches=matches,
+    infer=infer_config,
+    convert=convert,
+)

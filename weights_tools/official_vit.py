@@ -19,8 +19,10 @@ import re
 import numpy as np
 
 from weights_tools.common import (
+    INCEPTION_PREPROCESSING,
     ConversionError,
     Converted,
+    Converter,
     Rule,
     apply_rules,
     check_model_config,
@@ -82,7 +84,7 @@ RULES = [
 ]
 
 
-def matches(tensors: dict[str, np.ndarray]) -> bool:
+def matches(tensors: dict[str, np.ndarray], meta=None) -> bool:
     """Whether `tensors` look like an official ViT `.npz`.
 
     Example:
@@ -143,7 +145,9 @@ def _canonical(tensors) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     return out, sources
 
 
-def infer_config(tensors: dict[str, np.ndarray]) -> dict:
+def infer_config(
+    tensors: dict[str, np.ndarray], meta=None, overrides=None
+) -> dict:
     """`VisionTransformer` arguments that reproduce the checkpoint's model.
 
     Read from the tensors: patch size, width, layers, heads, MLP width,
@@ -227,14 +231,14 @@ def infer_config(tensors: dict[str, np.ndarray]) -> dict:
     return check_model_config(config)
 
 
-def convert(tensors: dict[str, np.ndarray]) -> Converted:
+def convert(tensors: dict[str, np.ndarray], meta=None) -> Converted:
     """Renames an official ViT `.npz` to this package's weight paths.
 
     Args:
         tensors: the `.npz` entries.
 
     Returns:
-        A `Converted` ready for `assign_strict`.
+        A `Converted` ready for `weights_tools.convert.fit_checkpoint`.
 
     Example:
         >>> convert(read_npz("ViT-B_16.npz")).weights[
@@ -248,3 +252,16 @@ def convert(tensors: dict[str, np.ndarray]) -> Converted:
         sources[k]: s for k, s in converted.unmatched.items()
     }
     return converted
+
+
+#: Google's ViT `.npz` layout; its position embeddings are resized as
+#: `scipy.ndimage.zoom` does in the official fine-tuning code.
+CONVERTER = Converter(
+    name=FORMAT,
+    family="vit",
+    matches=matches,
+    infer=infer_config,
+    convert=convert,
+    position_resampling="zoom",
+    preprocessing=INCEPTION_PREPROCESSING,
+)

@@ -30,6 +30,7 @@ from weights_tools import official_swin
 from weights_tools.common import (
     ConversionError,
     Converted,
+    Converter,
     Rule,
     apply_rules,
     check_config,
@@ -41,6 +42,7 @@ from weights_tools.common import (
     norm_rules,
     renamed_view,
 )
+from weights_tools.heads import SWIN_22K_TO_1K
 
 SWIN = "timm_swin"
 VIT = "timm_vit"
@@ -194,7 +196,7 @@ def matches_swin(tensors: dict[str, np.ndarray], meta=None) -> bool:
     )
 
 
-def infer_swin_config(tensors, meta=None) -> dict:
+def infer_swin_config(tensors, meta=None, overrides=None) -> dict:
     """`SwinTransformer` arguments of a timm Swin state dict.
 
     As `official_swin.infer_config`, with the image size taken from
@@ -427,3 +429,25 @@ def convert_vit(tensors, meta=None) -> Converted:
                 "keras-swin does not implement."
             )
     return apply_rules(tensors, VIT_RULES)
+
+
+#: timm state dicts; timm resizes relative position tables on its own
+#: geometric grid and position embeddings bicubically with antialiasing.
+SWIN_CONVERTER = Converter(
+    name=SWIN,
+    family="swin",
+    head_maps=(SWIN_22K_TO_1K,),
+    matches=matches_swin,
+    infer=infer_swin_config,
+    convert=convert_swin,
+    table_resampling="timm",
+    position_resampling="bicubic_antialias",
+)
+VIT_CONVERTER = Converter(
+    name=VIT,
+    family="vit",
+    matches=matches_vit,
+    infer=infer_vit_config,
+    convert=convert_vit,
+    position_resampling="bicubic_antialias",
+)

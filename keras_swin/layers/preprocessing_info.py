@@ -66,6 +66,12 @@ class PreprocessingInfo(ConfigFromArguments, keras.layers.Layer):
             `"nearest"`.
         class_names: one name per output of the head, or None (an
             ImageNet head, named from its size, or a headless model).
+        source: where the model's weights came from (a registered
+            release name or a checkpoint file), or None.
+        notes: what loading those weights changed (resampled tables and
+            embeddings, a mapped or replaced head), one sentence each.
+            `source` and `notes` are set by the loaders (`record`) and
+            saved with the model, so a `.keras` file keeps them.
         **kwargs: base `Layer` arguments (`name`, ...).
 
     Shapes:
@@ -94,6 +100,8 @@ class PreprocessingInfo(ConfigFromArguments, keras.layers.Layer):
         crop_pct: float,
         interpolation: str,
         class_names: Sequence[str] | None = None,
+        source: str | None = None,
+        notes: Sequence[str] = (),
         **kwargs,
     ):
         kwargs.setdefault("autocast", False)
@@ -146,8 +154,44 @@ class PreprocessingInfo(ConfigFromArguments, keras.layers.Layer):
                 )
             class_names = list(class_names)
         self.class_names = class_names
+        self.source = None
+        self.notes = []
+        self.record(source, notes)
         self.supports_masking = True
         self.built = True
+
+    def record(self, source: str | None, notes: Sequence[str] = ()) -> None:
+        """Records where the weights came from and what loading changed.
+
+        Args:
+            source: a release name or checkpoint path, or None.
+            notes: one sentence per change, e.g. `"...: resampled [169, 3]
+                -> [529, 3] (bicubic)"`.
+
+        Raises:
+            ValueError: `source` is not a string or None, or `notes` is
+                not a list of strings.
+
+        Example:
+            >>> info = PreprocessingInfo((0.5,), (0.5,), 1.0, "bilinear")
+            >>> info.record("ViT-B_16.npz", ["head replaced"])
+            >>> info.get_config()["notes"]
+            ['head replaced']
+        """
+        if source is not None and not isinstance(source, str):
+            raise ValueError(
+                f"PreprocessingInfo source must be a string or None, got "
+                f"{type(source).__name__}."
+            )
+        if isinstance(notes, str) or not all(
+            isinstance(note, str) for note in notes
+        ):
+            raise ValueError(
+                f"PreprocessingInfo notes must be a list of strings, got "
+                f"{notes!r:.80}."
+            )
+        self.source = source
+        self.notes = list(notes)
 
     def call(self, inputs):
         return inputs

@@ -1,41 +1,29 @@
-"""Model builders: Swin Transformer and Vision Transformer."""
+"""Graph builders: Swin Transformer and Vision Transformer, no weights.
+
+`SwinTransformer(...)` and `VisionTransformer(...)` build the functional
+models from architecture arguments; `SWIN_CONFIGS` and `VIT_CONFIGS` hold
+the papers' variants. Loading weights (`weights=`), the variant builders
+(`SwinTiny()`, `ViTBase16()`, ...) and `load_checkpoint` are one floor up,
+in `keras_swin.applications`, exported as `keras_swin.SwinTiny` etc.
+
+Example:
+    >>> from keras_swin.models import SWIN_CONFIGS, SwinTransformer
+    >>> model = SwinTransformer(**SWIN_CONFIGS["swin_tiny"], classes=10)
+    >>> model.output_shape
+    (None, 10)
+"""
 
 from keras_swin.models.swin import (
     SWIN_CONFIGS,
-    SwinBase,
-    SwinLarge,
-    SwinSmall,
-    SwinTiny,
     SwinTransformer,
     swin_feature_model,
 )
-from keras_swin.models.vit import (
-    VIT_CONFIGS,
-    VisionTransformer,
-    ViTBase16,
-    ViTBase32,
-    ViTHuge14,
-    ViTLarge16,
-    ViTLarge32,
-    ViTSmall16,
-    ViTTiny16,
-)
+from keras_swin.models.vit import VIT_CONFIGS, VisionTransformer
 
 __all__ = [
     "SWIN_CONFIGS",
     "VIT_CONFIGS",
-    "SwinBase",
-    "SwinLarge",
-    "SwinSmall",
-    "SwinTiny",
     "SwinTransformer",
-    "ViTBase16",
-    "ViTBase32",
-    "ViTHuge14",
-    "ViTLarge16",
-    "ViTLarge32",
-    "ViTSmall16",
-    "ViTTiny16",
     "VisionTransformer",
     "swin_feature_model",
 ]

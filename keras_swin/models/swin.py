@@ -14,8 +14,7 @@ from keras_swin.layers import (
 from keras_swin.models._common import (
     check_head_arguments,
     defer_size_check,
-    load_weights,
-    make_variant,
+    record_preprocessing,
     resolve_inputs,
 )
 
@@ -68,13 +67,13 @@ def SwinTransformer(
     relative_position_bias: bool = True,
     absolute_position_embedding: bool = False,
     include_top: bool = True,
-    weights=None,
     input_tensor=None,
     input_shape=None,
     pooling: str | None = None,
     classes: int = 1000,
     classifier_activation="softmax",
     name: str = "swin_transformer",
+    preprocessing: dict | None = None,
 ) -> keras.Model:
     """Builds a Swin Transformer classifier or backbone.
 
@@ -112,8 +111,6 @@ def SwinTransformer(
             embedding after the patch embedding (Table 4, `ape`); needs a
             static input size.
         include_top: add the pooling and the `head` classifier.
-        weights: None (random init) or a local file: `.weights.h5`,
-            `.keras`, or an official Swin `.pth` (converted strictly).
         input_tensor: optional Keras tensor to use as the image input.
         input_shape: (H, W, C); default (224, 224, 3); None sides allowed.
         pooling: without the top: None (feature map (B, h, w, 8C)),
@@ -121,6 +118,10 @@ def SwinTransformer(
         classes: classes of the head.
         classifier_activation: activation of the head; None for logits.
         name: model name.
+        preprocessing: None, or the `PreprocessingInfo` arguments to
+            record in an identity layer `preprocessing_info` after the
+            input (the applications pass the weights' evaluation
+            transform here, see `keras_swin.applications`).
 
     Returns:
         A `keras.Model` mapping (B, H, W, C) images to (B, classes), or to
@@ -155,7 +156,7 @@ def SwinTransformer(
         # The stages' windows below are chosen for this size.
         input_size=(height, width),
         name="patch_embed",
-    )(image)
+    )(record_preprocessing(image, preprocessing))
     if absolute_position_embedding:
         x = PositionEmbedding(
             keras.initializers.TruncatedNormal(stddev=0.02),
@@ -210,18 +211,6 @@ def SwinTransformer(
 
     model = keras.Model(inputs, x, name=name)
     defer_size_check(model, image)
-    load_weights(
-        model,
-        weights,
-        family="swin",
-        config=dict(
-            embed_dim=embed_dim,
-            depths=depths,
-            num_heads=num_heads,
-            window_size=window_size,
-            patch_size=patch_size,
-        ),
-    )
     return model
 
 
@@ -267,25 +256,3 @@ def swin_feature_model(model: keras.Model, names=None) -> keras.Model:
         {n: model.get_layer(n).output for n in names},
         name=f"{model.name}_features",
     )
-
-
-def _variant(key: str, name: str, letter: str):
-    config = SWIN_CONFIGS[key]
-    return make_variant(
-        SwinTransformer,
-        config,
-        name,
-        summary=f"Swin-{letter}: embed_dim {config['embed_dim']}, depths "
-        f"{config['depths']}, heads {config['num_heads']}.",
-        notes="224 px with window 7 by default; for the 384 px models "
-        "pass `input_shape=(384, 384, 3), window_size=12`. "
-        f"`drop_path_rate` defaults to {config['drop_path_rate']}, the "
-        "paper's training rate.",
-        poolings='None, "avg" or "max"',
-    )
-
-
-SwinTiny = _variant("swin_tiny", "SwinTiny", "T")
-SwinSmall = _variant("swin_small", "SwinSmall", "S")
-SwinBase = _variant("swin_base", "SwinBase", "B")
-SwinLarge = _variant("swin_large", "SwinLarge", "L")

@@ -14,8 +14,7 @@ from keras_swin.layers import (
 from keras_swin.models._common import (
     check_head_arguments,
     defer_size_check,
-    load_weights,
-    make_variant,
+    record_preprocessing,
     resolve_inputs,
 )
 
@@ -87,13 +86,13 @@ def VisionTransformer(
     position_embedding_on_prefix: bool = True,
     pooled_norm: bool = False,
     include_top: bool = True,
-    weights=None,
     input_tensor=None,
     input_shape=None,
     pooling: str | None = None,
     classes: int = 1000,
     classifier_activation="softmax",
     name: str = "vision_transformer",
+    preprocessing: dict | None = None,
 ) -> keras.Model:
     """Builds a Vision Transformer classifier or backbone.
 
@@ -137,8 +136,6 @@ def VisionTransformer(
             (`fc_norm`, timm's default for `global_pool="avg"`) instead of
             to every token at the end of the encoder.
         include_top: add pooling, `pre_logits` and `head`.
-        weights: None or a local file: `.weights.h5`, `.keras`, or an
-            official ViT `.npz` (converted strictly).
         input_tensor: optional Keras tensor as image input.
         input_shape: (H, W, C); default (224, 224, 3). H and W must be
             static multiples of `patch_size` (the position embedding is
@@ -150,6 +147,10 @@ def VisionTransformer(
         classes: classes of the head.
         classifier_activation: activation of the head; None for logits.
         name: model name.
+        preprocessing: None, or the `PreprocessingInfo` arguments to
+            record in an identity layer `preprocessing_info` after the
+            input (the applications pass the weights' evaluation
+            transform here, see `keras_swin.applications`).
 
     Returns:
         A `keras.Model`: (B, H, W, C) images -> (B, classes) or features.
@@ -200,7 +201,7 @@ def VisionTransformer(
         # The position embedding is made for this size.
         input_size=(height, width),
         name="patch_embed",
-    )(image)
+    )(record_preprocessing(image, preprocessing))
     x = keras.layers.Reshape((-1, hidden_size), name="flatten")(x)
     if not position_embedding_on_prefix:
         x = PositionEmbedding(name="pos_embed")(x)
@@ -246,45 +247,4 @@ def VisionTransformer(
 
     model = keras.Model(inputs, x, name=name)
     defer_size_check(model, image)
-    load_weights(
-        model,
-        weights,
-        family="vit",
-        config=dict(
-            patch_size=patch_size,
-            hidden_size=hidden_size,
-            num_layers=num_layers,
-            num_heads=num_heads,
-            mlp_dim=mlp_dim,
-            classifier=classifier,
-            class_token=class_token,
-            num_register_tokens=num_register_tokens,
-            position_embedding_on_prefix=position_embedding_on_prefix,
-        ),
-    )
     return model
-
-
-def _variant(key: str, name: str, title: str):
-    config = VIT_CONFIGS[key]
-    return make_variant(
-        VisionTransformer,
-        config,
-        name,
-        summary=f"{title}: patch {config['patch_size']}, width "
-        f"{config['hidden_size']}, {config['num_layers']} layers, "
-        f"{config['num_heads']} heads, MLP {config['mlp_dim']}.",
-        notes="Official JAX numerics by default (LayerNorm eps 1e-6, tanh "
-        "GELU); see `VisionTransformer` for `classifier`, "
-        "`representation_size`, `layer_norm_epsilon`, `gelu_approximate`.",
-        poolings='None, "token", "avg" or "max"',
-    )
-
-
-ViTTiny16 = _variant("vit_tiny_patch16", "ViTTiny16", "ViT-Ti/16")
-ViTSmall16 = _variant("vit_small_patch16", "ViTSmall16", "ViT-S/16")
-ViTBase16 = _variant("vit_base_patch16", "ViTBase16", "ViT-B/16")
-ViTBase32 = _variant("vit_base_patch32", "ViTBase32", "ViT-B/32")
-ViTLarge16 = _variant("vit_large_patch16", "ViTLarge16", "ViT-L/16")
-ViTLarge32 = _variant("vit_large_patch32", "ViTLarge32", "ViT-L/32")
-ViTHuge14 = _variant("vit_huge_patch14", "ViTHuge14", "ViT-H/14")

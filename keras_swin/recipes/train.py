@@ -17,6 +17,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from keras_swin.applications import APPLICATIONS
+from keras_swin.families import FAMILIES
 from keras_swin.imagenet import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -164,9 +166,6 @@ def build_model(
         >>> m.output.shape
         (None, 10)
     """
-    from keras_swin.models.swin import SWIN_CONFIGS, SwinTransformer
-    from keras_swin.models.vit import VIT_CONFIGS, VisionTransformer
-
     recipe = get_recipe(recipe)
     kwargs = dict(
         input_shape=(image_size, image_size, 3),
@@ -175,17 +174,19 @@ def build_model(
         weights=weights,
         name=model,
     )
-    if model == "swin_digits":
-        config, build = DIGITS_MODEL, SwinTransformer
-    elif model in SWIN_CONFIGS:
-        config, build = SWIN_CONFIGS[model], SwinTransformer
-    elif model in VIT_CONFIGS:
-        config, build = VIT_CONFIGS[model], VisionTransformer
-    else:
+    variants = {"swin_digits": ("swin", DIGITS_MODEL)}
+    for family in FAMILIES.values():
+        variants.update(
+            (key, (family.name, config))
+            for key, config in family.configs.items()
+        )
+    if model not in variants:
         raise ValueError(
             f"Unknown model {model!r}; choose 'swin_digits' or one of "
-            f"{sorted(SWIN_CONFIGS) + sorted(VIT_CONFIGS)}."
+            f"{sorted(set(variants) - {'swin_digits'})}."
         )
+    family_name, config = variants[model]
+    build = APPLICATIONS[family_name]
     config = {**config, "drop_path_rate": recipe.drop_path_rate(model)}
     built = build(**{**config, **kwargs, **overrides})
     if recipe.zero_init_head:

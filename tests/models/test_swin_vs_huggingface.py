@@ -16,7 +16,7 @@ import torch
 import transformers
 from helpers import assert_parity, predict
 
-from weights_tools.convert import load_checkpoint
+from keras_swin import load_checkpoint
 
 CONFIG = dict(
     embed_dim=24,

@@ -12,7 +12,8 @@ import torch
 import transformers
 from helpers import assert_parity, predict
 
-from weights_tools.convert import checkpoint_config, load_checkpoint
+from keras_swin import load_checkpoint
+from weights_tools.convert import checkpoint_config
 
 CONFIG = dict(
     hidden_size=48,

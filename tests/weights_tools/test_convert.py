@@ -8,14 +8,15 @@ import numpy as np
 import pytest
 from helpers import assert_parity, golden, predict, to_numpy
 
+from keras_swin import checkpoint_notes, load_checkpoint
+from keras_swin.loading import load_into
 from weights_tools.common import ConversionError
 from weights_tools.convert import (
     HeadWarning,
     checkpoint_config,
-    detect_format,
-    load_checkpoint,
-    load_weights_into,
+    convert_checkpoint,
 )
+from weights_tools.formats import detect_format
 from weights_tools.readers import CheckpointError, read_npz, read_pth
 
 SWIN_PTH = golden("swin_official", "tiny_w4_64", "checkpoint.pth")
@@ -114,7 +115,8 @@ def test_shape_mismatch_lists_both_shapes_and_assigns_nothing():
     model = ks.SwinTransformer(**config, classes=3)
     before = [to_numpy(w).copy() for w in model.weights]
     with pytest.raises(ConversionError) as info:
-        load_weights_into(model, SWIN_PTH)
+        # fit=False: the exact load of `weights=<checkpoint>`.
+        load_into(model, convert_checkpoint(SWIN_PTH), config, fit=False)
     assert (
         "head.weight [5, 128] -> head/kernel [128, 5], the model "
         "expects [128, 3]"
@@ -158,7 +160,7 @@ def test_other_classes_replace_the_head_with_a_warning():
         warnings.simplefilter("error")
         headless = load_checkpoint(VIT_NPZ, classes=0)
     assert headless.output_shape == (None, 48)
-    assert any("pooled features" in n for n in headless.checkpoint_notes)
+    assert any("pooled features" in n for n in checkpoint_notes(headless))
 
 
 def test_head_warning_is_issued_once_per_load():
@@ -213,7 +215,7 @@ def test_linen_child_names_load_identically(tmp_path):
 
 def test_vit_at_another_size_resamples_the_position_embedding():
     model = load_checkpoint(VIT_NPZ, input_shape=(48, 48, 3))
-    assert model.checkpoint_notes == [
+    assert checkpoint_notes(model) == [
         "Transformer/posembed_input/pos_embedding: resampled [1, 17, 48] "
         "-> [1, 37, 48] (zoom)"
     ]

@@ -12,14 +12,10 @@ import numpy as np
 import pytest
 from helpers import assert_parity, golden, golden_inputs, predict
 
+from keras_swin import load_checkpoint
 from weights_tools.common import ConversionError
-from weights_tools.convert import (
-    FORMATS,
-    checkpoint_config,
-    detect_format,
-    load_checkpoint,
-    read_source,
-)
+from weights_tools.convert import checkpoint_config, read_source
+from weights_tools.formats import FORMATS, detect_format
 from weights_tools.readers import read_safetensors
 
 CASES = {

@@ -15,7 +15,8 @@ import pytest
 from helpers import assert_parity, predict
 from scipy.special import erf
 
-from weights_tools.convert import checkpoint_config, load_checkpoint
+from keras_swin import load_checkpoint
+from weights_tools.convert import checkpoint_config
 
 D, HEADS, PATCH, SIZE, MLP, DEPTH, CLASSES = 24, 3, 8, 32, 48, 2, 5
 

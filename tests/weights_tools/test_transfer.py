@@ -18,8 +18,8 @@ import torch.nn.functional as F
 import transformers
 from helpers import assert_parity, golden, predict
 
+from keras_swin import checkpoint_notes, load_checkpoint
 from keras_swin.imagenet import map_22k_to_1k
-from weights_tools.convert import load_checkpoint
 from weights_tools.readers import read_checkpoint, read_npz
 
 SIZE = 384
@@ -76,7 +76,7 @@ def test_hf_swin_224_to_384_window_12(tmp_path):
     )
     x = _images(11)
     model = load_checkpoint(folder, input_shape=(SIZE, SIZE, 3), window_size=12)
-    assert any("(bicubic)" in note for note in model.checkpoint_notes)
+    assert any("(bicubic)" in note for note in checkpoint_notes(model))
     assert_parity(predict(model, x), _torch_logits(reference, x).numpy())
 
 
@@ -159,7 +159,7 @@ def test_timm_vit_224_to_384_bicubic_antialias(tmp_path):
     )
     x = _images(13)
     model = load_checkpoint(folder, input_shape=(SIZE, SIZE, 3))
-    assert any("bicubic_antialias" in n for n in model.checkpoint_notes)
+    assert any("bicubic_antialias" in n for n in checkpoint_notes(model))
     assert_parity(predict(model, x), _torch_logits(reference, x).numpy())
 
 
@@ -195,7 +195,7 @@ def test_official_swin_window_change_uses_official_bicubic():
 def test_timm_swin_window_change_uses_timm_resize():
     folder = golden("timm", "swin_tiny_e24_w7_224")
     model = load_checkpoint(folder, input_shape=(SIZE, SIZE, 3), window_size=12)
-    notes = [n for n in model.checkpoint_notes if "relative_position" in n]
+    notes = [n for n in checkpoint_notes(model) if "relative_position" in n]
     assert len(notes) == 8 and all(n.endswith("(timm)") for n in notes)
 
 
@@ -225,7 +225,7 @@ def test_official_swin_22k_head_maps_to_1k(tmp_path):
     np.testing.assert_array_equal(kernel, tensors["head.weight"][rows].T)
     x = _images(16, 224)
     assert_parity(predict(mapped, x), predict(full, x)[:, rows])
-    assert any("map22kto1k" in n for n in mapped.checkpoint_notes)
+    assert any("map22kto1k" in n for n in checkpoint_notes(mapped))
 
 
 def test_other_class_count_gets_a_zero_head_with_a_warning():
@@ -240,4 +240,4 @@ def test_vit_pre_logits_dropped_like_official_fine_tuning():
     model = load_checkpoint(path, representation_size=None)
     names = {layer.name for layer in model.layers}
     assert "pre_logits" not in names
-    assert any("representation layer" in n for n in model.checkpoint_notes)
+    assert any("representation layer" in n for n in checkpoint_notes(model))

@@ -1,0 +1,81 @@
+"""Every source format `weights_tools` reads, in detection order.
+
+Each format module declares its `Converter` (`weights_tools.common`):
+`official_swin.CONVERTER`, `official_vit.CONVERTER`,
+`timm_format.SWIN_CONVERTER` / `VIT_CONVERTER` and
+`hf_format.SWIN_CONVERTER` / `VIT_CONVERTER`. This module lists them once;
+the format names (`format=`, `--format`) and the detection derive from
+the list. Nothing here imports Keras.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from weights_tools import hf_format, official_swin, official_vit, timm_format
+from weights_tools.common import ConversionError, Converter
+
+#: The converters, in detection order: the first whose `matches` accepts
+#: a checkpoint names its format. Hugging Face folders come first (their
+#: `config.json` decides), then timm Swin before the official Swin layout
+#: it resembles, and timm ViT before Google's `.npz`.
+CONVERTERS: tuple[Converter, ...] = (
+    hf_format.SWIN_CONVERTER,
+    hf_format.VIT_CONVERTER,
+    timm_format.SWIN_CONVERTER,
+    official_swin.CONVERTER,
+    timm_format.VIT_CONVERTER,
+    official_vit.CONVERTER,
+)
+
+#: Format name -> `Converter`.
+FORMATS: dict[str, Converter] = {c.name: c for c in CONVERTERS}
+
+#: The names `format=` and `--format` accept.
+FORMAT_NAMES: tuple[str, ...] = tuple(FORMATS)
+
+
+def detect_format(tensors: dict[str, np.ndarray], source: str = "", meta=None):
+    """Names the layout of a checkpoint's tensors.
+
+    Args:
+        tensors: checkpoint key -> array.
+        source: file name for the error message.
+        meta: the `config.json` beside the file (HF or timm), or None.
+
+    Returns:
+        One of `FORMAT_NAMES`.
+
+    Raises:
+        ConversionError: no known layout matches; the message names the
+            known ones and the file's first keys.
+
+    Example:
+        >>> detect_format(read_checkpoint("swin_tiny.pth"))
+        'official_swin'
+    """
+    for converter in CONVERTERS:
+        if converter.matches(tensors, meta):
+            return converter.name
+    sample = ", ".join(sorted(tensors)[:6])
+    raise ConversionError(
+        f"{source or 'The checkpoint'} is in no known layout (known: "
+        f"{', '.join(FORMAT_NAMES)}). Its first keys: {sample}."
+    )
+
+
+def get_converter(name: str) -> Converter:
+    """The `Converter` of a format name.
+
+    Raises:
+        ValueError: an unknown name; the message lists the known ones.
+
+    Example:
+        >>> get_converter("timm_vit").position_resampling
+        'bicubic_antialias'
+    """
+    if name not in FORMATS:
+        raise ValueError(
+            f"format must be one of {sorted(FORMATS)}, got {name!r}."
+        )
+    return FORMATS[name]
