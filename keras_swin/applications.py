@@ -83,18 +83,13 @@ def _with_weights(family_name: str, doc: str):
         # Looked up per call: the registry is data that may be extended.
         return _build(get_family(family_name), args, kwargs, weights)
 
-    parameters = list(inspect.signature(graph).parameters.values())
+    # The graph's parameters, then `weights` (keyword only), as called.
     weights = inspect.Parameter(
         "weights", inspect.Parameter.KEYWORD_ONLY, default=None
     )
-    application.__signature__ = inspect.signature(graph).replace(
-        parameters=[
-            p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
-            if p.kind == inspect.Parameter.POSITIONAL_OR_KEYWORD and i > 0
-            else p
-            for i, p in enumerate(parameters)
-        ]
-        + [weights]
+    signature = inspect.signature(graph)
+    application.__signature__ = signature.replace(
+        parameters=[*signature.parameters.values(), weights]
     )
     application.__name__ = application.__qualname__ = graph.__name__
     application.__doc__ = doc

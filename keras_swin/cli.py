@@ -385,7 +385,7 @@ def _cmd_parity(args) -> int:
     import keras
     import numpy as np
 
-    from keras_swin import load_checkpoint
+    from keras_swin import checkpoint_notes, load_checkpoint
 
     if args.json:
         check_writable(args.json)
@@ -413,7 +413,7 @@ def _cmd_parity(args) -> int:
         format=args.format,
         **_overrides(args),
     )
-    for note in getattr(model, "checkpoint_notes", ()):
+    for note in checkpoint_notes(model):
         print(f"note: {note}")
     runs = [("output", model)]
     if "features" in expected:

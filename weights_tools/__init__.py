@@ -45,7 +45,21 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
+#: Names that moved up to `keras_swin`, which builds the Keras models.
+MOVED = {
+    "load_checkpoint": "keras_swin.load_checkpoint",
+    "load_weights_into": "keras_swin.SwinTransformer(weights=path) or "
+    "keras_swin.loading.load_into",
+}
+
+
 def __getattr__(name: str):
+    if name in MOVED:
+        raise AttributeError(
+            f"weights_tools.{name} moved to {MOVED[name]}: weights_tools "
+            "reads and converts checkpoints (convert_checkpoint) and no "
+            "longer builds Keras models."
+        )
     if name in _EXPORTS:
         value = getattr(importlib.import_module(_EXPORTS[name]), name)
         globals()[name] = value

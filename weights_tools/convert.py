@@ -664,3 +664,17 @@ def fit_checkpoint(
     resample_mismatched(checkpoint, target)
     check_fit(converted, target.shapes, checkpoint.source, target.name)
     return converted.weights
+
+
+def __getattr__(name: str):
+    from weights_tools import MOVED
+
+    if name in MOVED:
+        raise AttributeError(
+            f"weights_tools.convert.{name} moved to {MOVED[name]}: "
+            "weights_tools reads and converts checkpoints "
+            "(convert_checkpoint) and no longer builds Keras models."
+        )
+    raise AttributeError(
+        f"module 'weights_tools.convert' has no attribute {name!r}"
+    )

@@ -282,3 +282,16 @@ def test_keras_weights_files_round_trip_through_builders(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert checkpoint_config(SWIN_PTH)["classes"] == 5
+
+
+def test_moved_names_say_where_they_went():
+    import weights_tools
+    import weights_tools.convert
+
+    for module in (weights_tools, weights_tools.convert):
+        with pytest.raises(
+            AttributeError, match=r"moved to keras_swin.load_checkpoint"
+        ):
+            module.load_checkpoint  # noqa: B018
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        weights_tools.convert.nope  # noqa: B018
