@@ -765,7 +765,8 @@ def attach_preprocessing(
     The model still takes normalized pixels, as `model` does; the layer
     records, it does not transform.
 
-    A `PreprocessingInfo` that `model` already has is replaced. The new
+    A `PreprocessingInfo` that `model` already has is replaced; its
+    record of the weights' source and loading notes is kept. The new
     model is not compiled (compile it again to train it further). Use
     `load_image(path, size, crop_pct=..., interpolation=...)` then
     `preprocess_input(x, mean, std)` to prepare an input.
@@ -825,12 +826,18 @@ def attach_preprocessing(
                 f"class_names has {len(class_names)} entries but "
                 f"{model.name!r} outputs {classes} classes."
             )
+    # Where the weights came from, and what loading them changed, stay.
+    old = next(
+        (x for x in model.layers if isinstance(x, PreprocessingInfo)), None
+    )
     info = PreprocessingInfo(
         mean=mean,
         std=std,
         crop_pct=crop_pct,
         interpolation=interpolation,
         class_names=class_names,
+        source=None if old is None else old.source,
+        notes=() if old is None else old.notes,
         name=_PREPROCESSING_LAYER,
     )
     (source,) = inputs

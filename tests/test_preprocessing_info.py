@@ -17,6 +17,7 @@ from keras_swin.imagenet import (
     model_preprocessing,
 )
 from keras_swin.layers import PreprocessingInfo
+from keras_swin.loading import checkpoint_notes, weights_source
 from keras_swin.models import SwinTransformer, VisionTransformer
 
 SETTINGS = dict(
@@ -147,10 +148,34 @@ def test_attach_replaces_an_existing_record_and_keeps_compiled_model():
     )
     infos = [x for x in second.layers if isinstance(x, PreprocessingInfo)]
     assert len(infos) == 1 and infos[0].crop_pct == 1.0
+    assert infos[0].source is None and infos[0].notes == []
     assert model_preprocessing(second)["mean"] == IMAGENET_MEAN
     assert not second.compiled and model.compiled
     images = _images()
     assert max_abs_diff(predict(second, images), predict(model, images)) == 0
+
+
+def test_attach_keeps_the_record_of_the_weights(tmp_path):
+    """Re-attaching (e.g. after fine-tuning) keeps source and notes."""
+    model = attach_preprocessing(_swin(), **SETTINGS)
+    model.get_layer("preprocessing_info").record("t.pth", ["head replaced"])
+    again = attach_preprocessing(model, **{**SETTINGS, "crop_pct": 1.0})
+    assert checkpoint_notes(again) == ["head replaced"]
+    assert weights_source(again) == "t.pth"
+    again.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    assert checkpoint_notes(loaded) == ["head replaced"]
+    assert model_preprocessing(loaded)["crop_pct"] == 1.0
+
+
+@pytest.mark.parametrize(
+    "source, notes, message",
+    [(3, [], "source must be a string"), ("x", "a note", "list of strings")],
+)
+def test_record_refuses_bad_values(source, notes, message):
+    info = PreprocessingInfo(**SETTINGS)
+    with pytest.raises(ValueError, match=message):
+        info.record(source, notes)
 
 
 def test_attach_errors():
