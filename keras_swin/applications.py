@@ -106,56 +106,45 @@ _WEIGHTS_DOC = """    weights: None (random init); a registered release name or
             (official, timm or Hugging Face) of exactly this architecture
             (`load_checkpoint` resamples one for another size)."""
 
-SwinTransformer = _with_weights(
-    "swin",
-    f"""Builds a Swin Transformer, optionally with weights.
+_APPLICATION_DOC = """Builds a {title}, optionally with weights.
 
-    `keras_swin.models.SwinTransformer` (see it for every architecture
+    `keras_swin.models.{builder}` (see it for every architecture
     argument and the graph) plus `weights=`. With weights, the model
     records their preprocessing, source and loading notes in a
     `PreprocessingInfo` layer (`keras_swin.loading.checkpoint_notes`).
 
     Args:
-        *args, **kwargs: the arguments of `keras_swin.models.
-            SwinTransformer`.
-    {_WEIGHTS_DOC}
+        *args, **kwargs: the arguments of `keras_swin.models.{builder}`.
+    {weights}
 
     Returns:
         A `keras.Model`: (B, H, W, 3) images -> (B, classes) logits or
         probabilities, or features without the top.
 
     Example:
-        >>> model = SwinTransformer(embed_dim=32, depths=(2, 2),
-        ...                         num_heads=(1, 2), classes=10)
+        >>> model = {builder}({example}, classes=10)
         >>> model.output_shape
         (None, 10)
-    """,
-)
+    """
 
+SwinTransformer = _with_weights(
+    "swin",
+    _APPLICATION_DOC.format(
+        title="Swin Transformer",
+        builder="SwinTransformer",
+        weights=_WEIGHTS_DOC,
+        example="embed_dim=32, depths=(2, 2), num_heads=(1, 2)",
+    ),
+)
 VisionTransformer = _with_weights(
     "vit",
-    f"""Builds a Vision Transformer, optionally with weights.
-
-    `keras_swin.models.VisionTransformer` (see it for every architecture
-    argument and the graph) plus `weights=`. With weights, the model
-    records their preprocessing, source and loading notes in a
-    `PreprocessingInfo` layer (`keras_swin.loading.checkpoint_notes`).
-
-    Args:
-        *args, **kwargs: the arguments of `keras_swin.models.
-            VisionTransformer`.
-    {_WEIGHTS_DOC}
-
-    Returns:
-        A `keras.Model`: (B, H, W, 3) images -> (B, classes) or features.
-
-    Example:
-        >>> model = VisionTransformer(patch_size=16, hidden_size=64,
-        ...                           num_layers=2, num_heads=4,
-        ...                           mlp_dim=128, classes=10)
-        >>> model.output_shape
-        (None, 10)
-    """,
+    _APPLICATION_DOC.format(
+        title="Vision Transformer",
+        builder="VisionTransformer",
+        weights=_WEIGHTS_DOC,
+        example="patch_size=16, hidden_size=64, num_layers=2, "
+        "num_heads=4, mlp_dim=128",
+    ),
 )
 
 
