@@ -13,6 +13,13 @@ from keras_swin.layers.mlp import Mlp
 from keras_swin.layers.window_attention import WindowAttention
 
 
+def _roll(x, shift):
+    """Cyclic shift of a map's H and W axes; nothing for the int 0."""
+    if isinstance(shift, int) and not shift:
+        return x
+    return ops.roll(x, (shift, shift), axis=(1, 2))
+
+
 @register
 class SwinBlock(ConfigFromArguments, keras.layers.Layer):
     """One (shifted) window attention block of Swin, pre-norm.
@@ -140,54 +147,75 @@ class SwinBlock(ConfigFromArguments, keras.layers.Layer):
         self.mlp.build(input_shape)
         self.drop_path.build(input_shape)
 
-    def _static_window_attention(self, x, height, width, training):
-        m, shift, hp, wp = windows.padded_window(
+    def _layout(self, x, height, width):
+        """Window, shift, padded size and shift mask for an (H, W) map.
+
+        Two branches because only a static size lets the layout be Python
+        ints and the mask a cached constant (converted once, embedded in
+        traces); a TensorFlow graph traced for unknown H, W computes the
+        same layout in-graph, where a zero shift gives an all-zero mask.
+
+        Args:
+            x: the map (B, H, W, C) the mask will meet (its device).
+            height: H, an int or a scalar int tensor.
+            width: W, likewise.
+
+        Returns:
+            (window, shift, padded_height, padded_width, mask): ints and a
+            constant mask or None when H and W are ints; scalar tensors
+            and an in-graph mask otherwise.
+        """
+        if isinstance(height, int) and isinstance(width, int):
+            m, shift, hp, wp = windows.padded_window(
+                height, width, self.window_size, self.shift_size
+            )
+            mask = None
+            if shift:
+                mask = windows.constant(
+                    windows.shift_window_mask, hp, wp, m, shift, like=x
+                )
+            return m, shift, hp, wp, mask
+        m, shift, hp, wp = windows.dynamic_padded_window(
             height, width, self.window_size, self.shift_size
         )
-        x = windows.pad_bottom_right(x, hp - height, wp - width)
-        if shift:
-            x = ops.roll(x, (-shift, -shift), axis=(1, 2))
-        mask = (
-            windows.constant(windows.shift_window_mask, hp, wp, m, shift)
-            if shift
-            else None
+        return (
+            m,
+            shift,
+            hp,
+            wp,
+            windows.dynamic_shift_window_mask(hp, wp, m, shift),
         )
+
+    def _window_attention(self, x, height, width, training):
+        """(S)W-MSA on a normalised map: pad, shift, attend, undo.
+
+        Args:
+            x: normalised map (B, H, W, C).
+            height: H, an int (static) or a scalar int tensor (dynamic).
+            width: W, likewise.
+            training: Keras training flag.
+
+        Returns:
+            (B, H, W, C).
+        """
+        m, shift, hp, wp, mask = self._layout(x, height, width)
+        x = windows.pad_bottom_right(x, hp - height, wp - width)
+        x = _roll(x, -shift)
         x = windows.window_partition(x, m)
         x = self.attn(x, attention_mask=mask, training=training)
         x = windows.window_reverse(x, m, hp, wp)
-        if shift:
-            x = ops.roll(x, (shift, shift), axis=(1, 2))
-        if (hp, wp) != (height, width):
+        x = _roll(x, shift)
+        if not (isinstance(hp, int) and (hp, wp) == (height, width)):
             x = x[:, :height, :width]
         return x
-
-    def _dynamic_window_attention(self, x, training):
-        shape = ops.shape(x)
-        height, width = shape[1], shape[2]
-        smallest = ops.minimum(height, width)
-        clamp = smallest <= self.window_size
-        m = ops.where(clamp, smallest, self.window_size)
-        shift = ops.where(clamp, 0, self.shift_size)
-        hp = (height + m - 1) // m * m
-        wp = (width + m - 1) // m * m
-        x = windows.pad_bottom_right(x, hp - height, wp - width)
-        # A zero shift gives an all-zero mask, so no branch is needed.
-        x = ops.roll(x, (-shift, -shift), axis=(1, 2))
-        mask = windows.dynamic_shift_window_mask(hp, wp, m, shift)
-        x = windows.window_partition(x, m)
-        x = self.attn(x, attention_mask=mask, training=training)
-        x = windows.window_reverse(x, m, hp, wp)
-        x = ops.roll(x, (shift, shift), axis=(1, 2))
-        return x[:, :height, :width]
 
     def call(self, inputs, training=None):
         inputs = gradient_barrier(inputs)
         height, width = inputs.shape[1], inputs.shape[2]
-        x = self.norm1(inputs)
-        if height is not None and width is not None:
-            x = self._static_window_attention(x, height, width, training)
-        else:
-            x = self._dynamic_window_attention(x, training)
+        if height is None or width is None:
+            shape = ops.shape(inputs)
+            height, width = shape[1], shape[2]
+        x = self._window_attention(self.norm1(inputs), height, width, training)
         x = gradient_barrier(inputs + self.drop_path(x, training=training))
         return x + self.drop_path(
             self.mlp(self.norm2(x), training=training), training=training

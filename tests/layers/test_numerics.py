@@ -117,8 +117,10 @@ def test_swin_block_dynamic_path_equals_static(rng, size):
     block(x)
     _randomize(block)
     normed = block.norm1(x)
-    static = block._static_window_attention(normed, *size, training=False)
-    dynamic = block._dynamic_window_attention(normed, training=False)
+    # Int sizes take the static layout, tensor sizes the in-graph one.
+    static = block._window_attention(normed, *size, training=False)
+    height, width = (ops.convert_to_tensor(v, "int32") for v in size)
+    dynamic = block._window_attention(normed, height, width, training=False)
     assert max_abs_diff(static, dynamic) < 1e-5
 
 
