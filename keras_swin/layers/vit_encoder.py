@@ -50,11 +50,9 @@ class ViTEncoderBlock(ConfigFromArguments, keras.layers.Layer):
         drop_path_rate: float = 0.0,
         layer_norm_epsilon: float = 1e-6,
         gelu_approximate: bool = False,
-        final_norm: bool = True,
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.final_norm = final_norm
         self.dim = dim
         self.num_heads = num_heads
         self.mlp_dim = mlp_dim
@@ -116,6 +114,32 @@ class ViTEncoderBlock(ConfigFromArguments, keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
+
+    @classmethod
+    def from_config(cls, config):
+        """The block of a saved config, older configs included.
+
+        Configs saved by version 0.1.0 may hold `final_norm`, which the
+        block accepted but never used (the final LayerNorm belongs to
+        `ViTEncoder`): whatever its value, the block was the one built
+        without it, so the key is dropped.
+
+        Args:
+            config: a dict from `get_config`.
+
+        Returns:
+            A `ViTEncoderBlock`.
+
+        Example:
+            >>> config = ViTEncoderBlock(64, 4, 128).get_config()
+            >>> block = ViTEncoderBlock.from_config(
+            ...     {**config, "final_norm": True}
+            ... )
+            >>> block.mlp_dim
+            128
+        """
+        config = {k: v for k, v in config.items() if k != "final_norm"}
+        return super().from_config(config)
 
 
 @register

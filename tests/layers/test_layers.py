@@ -184,3 +184,21 @@ def test_window_attention_training_path_matches_inference(dtype, monkeypatch):
     tol = 0.05 if dtype == "mixed_bfloat16" else 1e-5
     scale = max(1.0, float(np.max(np.abs(expected))))
     assert max_abs_diff(trained, expected) < tol * scale
+
+
+@pytest.mark.parametrize("final_norm", [True, False])
+def test_vit_block_configs_with_the_old_final_norm_still_load(final_norm):
+    # Version 0.1.0 saved `final_norm` with every ViTEncoderBlock; the block
+    # never used it, so either value loads as the same block.
+    layer, x, y = _built("ViTEncoderBlock")
+    config = {**layer.get_config(), "final_norm": final_norm}
+    for revived in (
+        L.ViTEncoderBlock.from_config(config),
+        keras.saving.deserialize_keras_object(
+            {**keras.saving.serialize_keras_object(layer), "config": config}
+        ),
+    ):
+        assert "final_norm" not in revived.get_config()
+        revived(x)
+        revived.set_weights(layer.get_weights())
+        assert max_abs_diff(revived(x), y) == 0.0
