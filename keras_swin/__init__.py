@@ -41,12 +41,12 @@ _EXPORTS = {
     "VisionTransformer": "keras_swin.applications",
     "swin_feature_model": "keras_swin.models.swin",
     "load_checkpoint": "keras_swin.applications",
-    "checkpoint_notes": "keras_swin.loading",
-    "weights_source": "keras_swin.loading",
+    "checkpoint_notes": "keras_swin.weights.loading",
+    "weights_source": "keras_swin.weights.loading",
     "preprocess_input": "keras_swin.imagenet",
     "decode_predictions": "keras_swin.imagenet",
     "load_image": "keras_swin.imagenet",
-    "available_weights": "keras_swin.pretrained",
+    "available_weights": "keras_swin.weights.pretrained",
     "build_pretrained": "keras_swin.applications",
 }
 

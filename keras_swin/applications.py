@@ -10,7 +10,7 @@ registered release).
 
 A model built for weights carries them in its graph: a
 `PreprocessingInfo` layer records the evaluation transform, the source
-and what loading changed (`keras_swin.loading.checkpoint_notes`).
+and what loading changed (`keras_swin.weights.loading.checkpoint_notes`).
 
 Example:
     >>> model = SwinTiny(weights=None, classes=10)
@@ -25,9 +25,9 @@ import os
 
 import keras
 
-from keras_swin import pretrained
-from keras_swin.families import Family, get_family
-from keras_swin.loading import (
+from keras_swin.weights import pretrained
+from keras_swin.weights.families import Family, get_family
+from keras_swin.weights.loading import (
     load_into,
     load_weights,
     preprocessing_for,
@@ -98,7 +98,7 @@ def _with_weights(family_name: str, doc: str):
 
 _WEIGHTS_DOC = """    weights: None (random init); a registered release name or
             alias (`"imagenet"`, `"imagenet22k"`, a full `arch.tag` name from
-            `keras_swin.pretrained.available_weights()`), downloaded,
+            `keras_swin.available_weights()`), downloaded,
             converted and cached on first use, then resampled to the
             model's size and window (checked against the architecture
             before any download); a `.weights.h5` or `.keras` file of the
@@ -111,7 +111,7 @@ _APPLICATION_DOC = """Builds a {title}, optionally with weights.
     `keras_swin.models.{builder}` (see it for every architecture
     argument and the graph) plus `weights=`. With weights, the model
     records their preprocessing, source and loading notes in a
-    `PreprocessingInfo` layer (`keras_swin.loading.checkpoint_notes`).
+    `PreprocessingInfo` layer (`keras_swin.weights.loading.checkpoint_notes`).
 
     Args:
         *args, **kwargs: the arguments of `keras_swin.models.{builder}`.
@@ -290,7 +290,7 @@ def build_from_checkpoint(
     Checkpoint` already in memory: builds the family's model once (the
     checkpoint's architecture, with `overrides`, `input_shape` and
     `classes` applied), then fits and assigns the arrays
-    (`keras_swin.loading.load_into`).
+    (`keras_swin.weights.loading.load_into`).
 
     Args:
         checkpoint: the converted checkpoint (changed in place).
@@ -497,7 +497,7 @@ def build_pretrained(name: str, **kwargs) -> keras.Model:
 
     Args:
         name: an `arch.tag` name, or a bare `arch` for its "imagenet"
-            default (see `keras_swin.pretrained.available_weights()`).
+            default (see `keras_swin.available_weights()`).
         **kwargs: builder arguments that change the release's own
             (`input_shape`, `window_size`, `classes`, `include_top`, ...);
             weights are resampled or the head replaced accordingly.
@@ -506,7 +506,7 @@ def build_pretrained(name: str, **kwargs) -> keras.Model:
         A `keras.Model` (softmax head by default, as keras.applications)
         that records the release's preprocessing
         (`keras_swin.imagenet.model_preprocessing`) and name
-        (`keras_swin.loading.weights_source`).
+        (`keras_swin.weights.loading.weights_source`).
 
     Example:
         >>> model = build_pretrained("swin_tiny_patch4_window7_224.ms_in1k")

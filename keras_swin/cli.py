@@ -81,7 +81,7 @@ def _overrides(args) -> dict:
 
 
 def _builder_call(config: dict) -> str:
-    from keras_swin.families import get_family
+    from keras_swin.weights.families import get_family
 
     name = get_family(config["family"]).application
     skip = {"family", "format"}
@@ -91,7 +91,7 @@ def _builder_call(config: dict) -> str:
 
 def _cmd_convert(args) -> int:
     from keras_swin.applications import build_from_checkpoint
-    from keras_swin.loading import checkpoint_notes
+    from keras_swin.weights.loading import checkpoint_notes
     from weights_tools.convert import HeadWarning, convert_checkpoint
 
     out = str(args.output)
@@ -686,7 +686,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument(
         "--weights",
         required=True,
-        help="registered name (keras_swin.pretrained.available_weights()) "
+        help="registered name (keras_swin.available_weights()) "
         "or checkpoint path",
     )
     predict.add_argument(

@@ -310,7 +310,7 @@ def test_predict_prints_top_classes(tmp_path, capsys):
 
 
 def test_predict_offline_names_the_url(tmp_path, capsys, monkeypatch):
-    from keras_swin import pretrained
+    from keras_swin.weights import pretrained
 
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     spec = pretrained.PRETRAINED["swin_tiny_patch4_window7_224.ms_in1k"]

@@ -35,10 +35,7 @@ FLOORS = {
     "keras_swin.models": 3,
     "keras_swin.imagenet": 3,
     "keras_swin.flops": 3,
-    "keras_swin.families": 4,
-    "keras_swin._registry_data": 4,
-    "keras_swin.pretrained": 4,
-    "keras_swin.loading": 4,
+    "keras_swin.weights": 4,
     "keras_swin.applications": 5,
     "keras_swin.cli": 6,
     "keras_swin.__main__": 6,
@@ -61,9 +58,9 @@ DEFERRED = {
     # The command line picks the Keras backend before Keras is imported.
     ("keras_swin.cli", "keras_swin"),
     ("keras_swin.cli", "keras_swin.applications"),
-    ("keras_swin.cli", "keras_swin.families"),
+    ("keras_swin.cli", "keras_swin.weights.families"),
     ("keras_swin.cli", "keras_swin.imagenet"),
-    ("keras_swin.cli", "keras_swin.loading"),
+    ("keras_swin.cli", "keras_swin.weights.loading"),
     ("keras_swin.cli", "keras_swin.recipes.command"),
     ("keras_swin.cli", "weights_tools.convert"),
     # Label tables and image loading work without Keras.
@@ -165,7 +162,7 @@ def test_the_walk_sees_the_package():
     assert {"keras_swin.applications", "weights_tools.convert"} <= set(MODULES)
     assert (
         "keras_swin.applications",
-        "keras_swin.loading",
+        "keras_swin.weights.loading",
         True,
     ) in EDGES
     assert len(EDGES) > 60

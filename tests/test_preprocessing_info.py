@@ -17,8 +17,8 @@ from keras_swin.imagenet import (
     model_preprocessing,
 )
 from keras_swin.layers import PreprocessingInfo
-from keras_swin.loading import checkpoint_notes, weights_source
 from keras_swin.models import SwinTransformer, VisionTransformer
+from keras_swin.weights.loading import checkpoint_notes, weights_source
 
 SETTINGS = dict(
     mean=(0.5, 0.25, 0.125),

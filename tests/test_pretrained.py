@@ -13,13 +13,14 @@ import numpy as np
 import pytest
 from helpers import assert_parity, golden, predict
 
-import keras_swin.families
+import keras_swin.weights.families
 import weights_tools.convert
-from keras_swin import SwinTransformer, ViTTiny16, checkpoint_notes, pretrained
-from keras_swin.families import FAMILIES
+from keras_swin import SwinTransformer, ViTTiny16, checkpoint_notes
 from keras_swin.imagenet import model_preprocessing
-from keras_swin.loading import weights_source
 from keras_swin.models import SWIN_CONFIGS, VIT_CONFIGS
+from keras_swin.weights import pretrained
+from keras_swin.weights.families import FAMILIES
+from keras_swin.weights.loading import weights_source
 
 CASE = golden("swin_official", "tiny_w7_224")
 ARCH = dict(embed_dim=24, depths=(2, 2, 2, 2), num_heads=(1, 2, 3, 6))
@@ -44,7 +45,7 @@ def registry(tmp_path, monkeypatch):
     # "imagenet" alias resolves for it.
     configs = dict(SWIN_CONFIGS, swin_golden=dict(ARCH))
     family = dataclasses.replace(FAMILIES["swin"], configs=configs)
-    monkeypatch.setitem(keras_swin.families.FAMILIES, "swin", family)
+    monkeypatch.setitem(keras_swin.weights.families.FAMILIES, "swin", family)
     tags = dict(pretrained.DEFAULT_TAGS)
     tags["swin_golden_patch4_window7_224"] = {"imagenet": NAME}
     monkeypatch.setattr(pretrained, "DEFAULT_TAGS", tags)
@@ -72,7 +73,7 @@ def _count_reads_and_builds(monkeypatch) -> dict:
 
     monkeypatch.setattr(weights_tools.convert, "read_checkpoint", counting_read)
     counted = dataclasses.replace(family, builder=counting_build)
-    monkeypatch.setitem(keras_swin.families.FAMILIES, "swin", counted)
+    monkeypatch.setitem(keras_swin.weights.families.FAMILIES, "swin", counted)
     return counts
 
 

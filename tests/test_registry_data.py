@@ -7,9 +7,9 @@ import re
 
 import pytest
 
-from keras_swin._registry_data import DEFAULT_TAGS, PRETRAINED, WeightsSpec
 from keras_swin.models.swin import SWIN_CONFIGS
 from keras_swin.models.vit import VIT_CONFIGS
+from keras_swin.weights.releases import DEFAULT_TAGS, PRETRAINED, WeightsSpec
 
 SPECS = list(PRETRAINED.values())
 IDS = list(PRETRAINED)

@@ -49,7 +49,7 @@ __all__ = sorted(_EXPORTS)
 MOVED = {
     "load_checkpoint": "keras_swin.load_checkpoint",
     "load_weights_into": "keras_swin.SwinTransformer(weights=path) or "
-    "keras_swin.loading.load_into",
+    "keras_swin.weights.loading.load_into",
 }
 
 

@@ -281,7 +281,7 @@ class Converter:
         name: the format name (`format=`, `--format`), e.g.
             `"official_swin"`.
         family: the model family the layout belongs to (`"swin"`,
-            `"vit"`); `keras_swin.families` maps it to a builder.
+            `"vit"`); `keras_swin.weights.families` maps it to a builder.
         matches: `(tensors, meta) -> bool`: whether the checkpoint's keys
             (and the `config.json` beside it, or None) are this layout.
         infer: `(tensors, meta, overrides) -> dict`: the builder

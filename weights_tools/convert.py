@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from weights_tools import hf_format, resample, timm_format
+from weights_tools import MOVED, hf_format, resample, timm_format
 from weights_tools.common import (
     ConversionError,
     Converted,
@@ -302,7 +302,7 @@ class Checkpoint:
         """Everything but the arrays, as JSON-compatible values.
 
         `from_metadata(metadata(), arrays)` gives the checkpoint back;
-        `keras_swin.pretrained` caches converted releases this way.
+        `keras_swin.weights.pretrained` caches converted releases this way.
 
         Example:
             >>> json.dumps(checkpoint.metadata())[:10]
@@ -667,8 +667,6 @@ def fit_checkpoint(
 
 
 def __getattr__(name: str):
-    from weights_tools import MOVED
-
     if name in MOVED:
         raise AttributeError(
             f"weights_tools.convert.{name} moved to {MOVED[name]}: "

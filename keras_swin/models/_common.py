@@ -1,6 +1,6 @@
 """Pieces shared by the Swin and ViT graph builders.
 
-The graphs only: weights are loaded one floor up (`keras_swin.loading`,
+The graphs only: weights are loaded one floor up (`keras_swin.weights.loading`,
 `keras_swin.applications`).
 """
 

@@ -18,7 +18,6 @@ import keras
 import numpy as np
 
 from keras_swin.applications import APPLICATIONS
-from keras_swin.families import FAMILIES
 from keras_swin.imagenet import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -30,6 +29,7 @@ from keras_swin.recipes.config import Recipe, get_recipe
 from keras_swin.recipes.optim import make_loss, make_optimizer
 from keras_swin.recipes.resume import backup_callbacks, resumed_epoch
 from keras_swin.utils import atomic_path
+from keras_swin.weights.families import FAMILIES
 
 #: The Swin ImageNet recipe scaled down to 8 x 8 digits: the same
 #: components (AdamW with the decay mask, warm-up + cosine, clipping,

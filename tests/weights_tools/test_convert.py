@@ -9,7 +9,7 @@ import pytest
 from helpers import assert_parity, golden, predict, to_numpy
 
 from keras_swin import checkpoint_notes, load_checkpoint
-from keras_swin.loading import load_into
+from keras_swin.weights.loading import load_into
 from weights_tools.common import ConversionError
 from weights_tools.convert import (
     HeadWarning,

@@ -1,7 +1,7 @@
 """Weights into a built model: the Keras side of the weights floor.
 
 `weights_tools` turns any checkpoint into a neutral
-`weights_tools.convert.Checkpoint`; `keras_swin.pretrained` finds,
+`weights_tools.convert.Checkpoint`; `keras_swin.weights.pretrained` finds,
 downloads and caches the registered releases. This module puts either
 into a model a builder made:
 
@@ -33,10 +33,10 @@ from dataclasses import dataclass
 
 import keras
 
-from keras_swin import pretrained
-from keras_swin.families import Family
 from keras_swin.imagenet import id2label_names
 from keras_swin.layers import PreprocessingInfo
+from keras_swin.weights import pretrained
+from keras_swin.weights.families import Family
 from weights_tools.common import check_fit
 from weights_tools.convert import (
     Checkpoint,
@@ -274,7 +274,7 @@ def resolve_weights_argument(
 
     Accepted: None (random init); a registered release name or alias
     ("imagenet", "imagenet22k", "swin_tiny_patch4_window7_224.ms_in1k",
-    see `keras_swin.pretrained`), checked against the architecture
+    see `keras_swin.weights.pretrained`), checked against the architecture
     before any download, then downloaded, converted and cached on first
     use; a `.weights.h5` file written by this package; a `.keras` file
     of the same architecture; an original checkpoint file or folder
@@ -333,7 +333,7 @@ def resolve_weights_argument(
         raise ValueError(
             'weights must be None, a registered name or alias ("imagenet"'
             ', "imagenet22k", "swin_tiny_patch4_window7_224.ms_in1k",'
-            " ...: keras_swin.pretrained.available_weights()), or the path "
+            " ...: keras_swin.available_weights()), or the path "
             "of a local file or folder (.weights.h5, .keras, an official, "
             f"timm or Hugging Face checkpoint); got {weights!r}, which is "
             "none of these."

@@ -12,7 +12,7 @@ The first use downloads the original file with `keras.utils.get_file`
 `weights_tools.convert_checkpoint` and caches the converted arrays (an
 `.npz` under this package's weight paths) plus their description (a small
 JSON file) in `$KERAS_HOME/keras_swin`; later loads read only the cache.
-Nothing here builds a model: `keras_swin.loading` fits the cached arrays
+Nothing here builds a model: `keras_swin.weights.loading` fits the cached arrays
 to the model the builder made (resampled for another input size or
 window, the head mapped or replaced, as the source library's fine-tuning
 code does).
@@ -28,9 +28,9 @@ import warnings
 import keras
 import numpy as np
 
-from keras_swin._registry_data import DEFAULT_TAGS, PRETRAINED, WeightsSpec
-from keras_swin.families import get_family
 from keras_swin.utils import atomic_path
+from keras_swin.weights.families import get_family
+from keras_swin.weights.releases import DEFAULT_TAGS, PRETRAINED, WeightsSpec
 from weights_tools.convert import Checkpoint, convert_checkpoint
 from weights_tools.readers import read_npz
 
@@ -89,7 +89,7 @@ def get_weights_spec(name: str) -> WeightsSpec:
     raise ValueError(
         f"Unknown pretrained weights {name!r}. Known names look like "
         f"{close or available_weights()[:4]}; all: "
-        "keras_swin.pretrained.available_weights(). A local file works "
+        "keras_swin.available_weights(). A local file works "
         "too: weights='/path/to/checkpoint'."
     )
 
@@ -133,7 +133,7 @@ def resolve_weights(
                 f"weights={weights!r} needs a standard architecture, but "
                 "this model's configuration is none of the registered "
                 "variants. Pass a checkpoint file or a full name from "
-                "keras_swin.pretrained.available_weights()."
+                "keras_swin.available_weights()."
             )
         alias = "imagenet22k" if weights == "imagenet21k" else weights
         release_name = get_family(family).release_name
@@ -152,7 +152,7 @@ def resolve_weights(
         raise ValueError(
             f"No {weights!r} weights are registered for {variant} "
             f"(looked for {', '.join(dict.fromkeys(candidates))}); see "
-            "keras_swin.pretrained.available_weights()."
+            "keras_swin.available_weights()."
         )
     spec = get_weights_spec(weights)
     if spec.family != family:
@@ -211,10 +211,10 @@ def check_weights_fit(spec: WeightsSpec, family: str, config: dict) -> None:
                 f"{spec.name} is a {spec.variant} release ({key}={wanted!r}) "
                 f"and does not fit this model ({key}={config[key]!r}); "
                 "nothing was downloaded. Build the architecture it was "
-                f"released for (keras_swin.pretrained.build_pretrained("
+                f"released for (keras_swin.weights.pretrained.build_pretrained("
                 f"{spec.name!r}) or the {spec.variant} builder), or pick "
                 "weights for this architecture from "
-                f"keras_swin.pretrained.available_weights({family!r})."
+                f"keras_swin.available_weights({family!r})."
             )
 
 
