@@ -271,3 +271,27 @@ def test_weights_tools_works_without_keras(code):
         timeout=300,
     )
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_the_wheel_ships_the_two_packages_and_no_tools():
+    """The benchmark and the golden harness stay in the repository."""
+    import fnmatch
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))
+    include = config["tool"]["setuptools"]["packages"]["find"]["include"]
+    # setuptools' find: folders with an __init__.py matching a pattern.
+    packages = [p.parent.name for p in ROOT.glob("*/__init__.py")]
+    shipped = {
+        name
+        for name in packages
+        if any(fnmatch.fnmatch(name, pattern) for pattern in include)
+    }
+    assert "benchmarks" in packages  # a package, but not a shipped one
+    assert shipped == set(PACKAGES)
+    tools = [
+        module
+        for module, path in MODULES.items()
+        if "benchmark" in path.name or "golden" in path.name
+    ]
+    assert not tools, tools
