@@ -276,6 +276,7 @@ def test_weights_tools_works_without_keras(code):
 def test_the_wheel_ships_the_two_packages_and_no_tools():
     """The benchmark and the golden harness stay in the repository."""
     import fnmatch
+
     import tomllib
 
     config = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))
