@@ -42,7 +42,7 @@ from keras_swin.utils import (
 from weights_tools.formats import FORMAT_NAMES
 
 BACKENDS = ("tensorflow", "jax", "torch")
-_SAVE_SUFFIXES = (".weights.h5", ".keras")
+_SAVE_SUFFIXES = (".weights.h5", ".keras", ".safetensors")
 
 
 def _set_backend(name: str | None) -> None:
@@ -90,9 +90,7 @@ def _builder_call(config: dict) -> str:
 
 
 def _cmd_convert(args) -> int:
-    from keras_swin.applications import build_from_checkpoint
-    from keras_swin.weights.loading import checkpoint_notes
-    from weights_tools.convert import HeadWarning, convert_checkpoint
+    from weights_tools.convert import convert_checkpoint
 
     out = str(args.output)
     if not out.endswith(_SAVE_SUFFIXES):
@@ -105,6 +103,13 @@ def _cmd_convert(args) -> int:
     # Before the conversion, which can take minutes: a bad output path
     # fails now, not after the work.
     check_writable(out)
+    if out.endswith(".safetensors"):
+        return _convert_without_keras(args, out)
+    # Keras only now: a .safetensors output needs none.
+    from keras_swin.applications import build_from_checkpoint
+    from keras_swin.weights.loading import checkpoint_notes
+    from weights_tools.convert import HeadWarning
+
     start = time.perf_counter()
     overrides = _overrides(args)
     # The checkpoint is read once; the model built once.
@@ -144,6 +149,51 @@ def _cmd_convert(args) -> int:
             args.classes if args.classes is not None else config["classes"]
         )
         print("Rebuild the architecture with:\n  " + _builder_call(config))
+    return 0
+
+
+def _convert_without_keras(args, out: str) -> int:
+    """`convert SRC OUT.safetensors`: the neutral conversion, no model.
+
+    The arrays under keras-swin's weight paths and their description
+    (`weights_tools.convert.save_checkpoint`); what needs the model
+    (another size, window or head) is applied when the file is loaded.
+    """
+    from weights_tools.convert import convert_checkpoint, save_checkpoint
+
+    refused = [
+        option
+        for option, given in (
+            ("--image-size", args.image_size is not None),
+            ("--any-size", args.any_size),
+            ("--classes", args.classes is not None),
+            ("--classifier-activation", args.classifier_activation),
+            ("--window-size", getattr(args, "window_size", None) is not None),
+        )
+        if given
+    ]
+    if refused:
+        raise ValueError(
+            f"{', '.join(refused)} change(s) the model, and a .safetensors "
+            "output holds the checkpoint as it is (no model is built): "
+            "pass them when loading it (keras_swin.load_checkpoint(OUT, "
+            "input_shape=..., window_size=..., classes=...)), or convert to "
+            ".keras or .weights.h5"
+        )
+    start = time.perf_counter()
+    checkpoint = convert_checkpoint(
+        args.source, format=args.format, **_overrides(args)
+    )
+    for note in checkpoint.notes:
+        print(f"note: {note}")
+    save_checkpoint(checkpoint, out)
+    arrays = checkpoint.weights.weights
+    print(
+        f"{args.source} ({checkpoint.format}) -> {out}: {len(arrays)} "
+        f"arrays, {sum(a.size for a in arrays.values()):,} parameters, "
+        f"{time.perf_counter() - start:.1f} s (no Keras needed; load it "
+        "with keras_swin.load_checkpoint)"
+    )
     return 0
 
 
@@ -616,7 +666,12 @@ def build_parser() -> argparse.ArgumentParser:
         "Hugging Face / timm folder with config.json",
     )
     convert.add_argument(
-        "output", type=Path, help="output file ending in .weights.h5 or .keras"
+        "output",
+        type=Path,
+        help="output file ending in .keras (the model), .weights.h5 (its "
+        "weights) or .safetensors (the converted arrays and their "
+        "description, written without Keras; sizes, window and head are "
+        "then chosen when loading it)",
     )
     convert.add_argument(
         "--format",

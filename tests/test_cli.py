@@ -41,6 +41,49 @@ def test_convert_to_weights_h5_and_rebuild(tmp_path, capsys):
     )
 
 
+def test_convert_to_safetensors_then_load_anywhere(tmp_path, capsys):
+    """The neutral file: written without a model, loaded like the source."""
+    out = tmp_path / "swin.safetensors"
+    source = SWIN / "checkpoint.pth"
+    assert main(["convert", str(source), str(out)]) == 0
+    assert "no Keras needed" in capsys.readouterr().out
+    assert _leftovers(tmp_path) == ["swin.safetensors"]
+    x, logits = np.load(SWIN / "inputs_nhwc.npy"), np.load(SWIN / "logits.npy")
+    model = ks.load_checkpoint(out)
+    assert_parity(predict(model, x), logits)
+    assert ks.weights_source(model) == str(out)
+    # The builders take it as they take the original, strictly.
+    config = checkpoint_config(source)
+    config.pop("family"), config.pop("format")
+    built = ks.SwinTransformer(
+        **config, classifier_activation=None, weights=out
+    )
+    assert_parity(predict(built, x), logits)
+    # Another size and window: resampled as the source format's library
+    # does, exactly as from the original file.
+    bigger = dict(input_shape=(96, 96, 3), window_size=6)
+    from_saved = ks.load_checkpoint(out, **bigger)
+    from_original = ks.load_checkpoint(source, **bigger)
+    for a, b in zip(from_saved.weights, from_original.weights, strict=True):
+        np.testing.assert_array_equal(
+            keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b)
+        )
+    notes = ks.checkpoint_notes(from_saved)
+    assert len(notes) == 8 and all("(bicubic)" in n for n in notes)
+
+
+@pytest.mark.parametrize(
+    "option", [["--classes", "3"], ["--image-size", "96"], ["--any-size"]]
+)
+def test_convert_to_safetensors_refuses_model_options(tmp_path, capsys, option):
+    out = tmp_path / "swin.safetensors"
+    argv = ["convert", str(SWIN / "checkpoint.pth"), str(out), *option]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert option[0] in err and "pass them when loading it" in err
+    assert _leftovers(tmp_path) == []
+
+
 def test_convert_to_keras_file(tmp_path):
     out = tmp_path / "vit.keras"
     assert (

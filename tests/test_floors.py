@@ -250,9 +250,15 @@ def test_the_walk_catches_an_upward_import(tmp_path, monkeypatch):
         "c = convert_checkpoint('{pth}')\n"
         "assert c.family == 'swin' and c.weights.weights\n"
         "assert checkpoint_config('{pth}')['depths'] == (2, 2, 2, 2)\n",
-        # The command line's `info` works the same way.
+        # The command line's `info` works the same way, and `convert` to
+        # the neutral .safetensors file.
         "from keras_swin.cli import main\n"
-        "assert main(['info', '{pth}']) == 0\n",
+        "assert main(['info', '{pth}']) == 0\n"
+        "import tempfile, os\n"
+        "out = os.path.join(tempfile.mkdtemp(), 'c.safetensors')\n"
+        "assert main(['convert', '{pth}', out]) == 0\n"
+        "from weights_tools import convert_checkpoint\n"
+        "assert convert_checkpoint(out).format == 'official_swin'\n",
     ],
 )
 def test_weights_tools_works_without_keras(code):

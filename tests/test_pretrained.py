@@ -21,6 +21,7 @@ from keras_swin.models import SWIN_CONFIGS, VIT_CONFIGS
 from keras_swin.weights import pretrained
 from keras_swin.weights.families import FAMILIES
 from keras_swin.weights.loading import weights_source
+from weights_tools.convert import convert_checkpoint
 
 CASE = golden("swin_official", "tiny_w7_224")
 ARCH = dict(embed_dim=24, depths=(2, 2, 2, 2), num_heads=(1, 2, 3, 6))
@@ -86,9 +87,8 @@ def test_download_convert_and_cache(registry, monkeypatch):
     assert_parity(predict(model, x), np.load(CASE / "logits.npy"))
     assert weights_source(model) == NAME
     assert model_preprocessing(model)["crop_pct"] == registry.crop_pct
-    arrays, metadata = pretrained._cache_paths(registry)
-    assert arrays.endswith(".npz") and os.path.isfile(metadata)
-    assert pretrained.cached_checkpoint(registry).config["classes"] == 10
+    cached = convert_checkpoint(pretrained.cache_path(registry))
+    assert cached.format == "official_swin" and cached.config["classes"] == 10
 
     def offline(spec):
         raise AssertionError("the second load must not download")
@@ -114,9 +114,9 @@ def test_a_saved_model_keeps_its_source_and_notes(registry, tmp_path):
 
 def test_a_damaged_cache_is_converted_again(registry):
     _model(NAME)
-    arrays, _ = pretrained._cache_paths(registry)
-    with open(arrays, "wb") as handle:
-        handle.write(b"not an npz")
+    with open(pretrained.cache_path(registry), "r+b") as handle:
+        handle.seek(8)
+        handle.write(b"[")  # the header is no JSON object any more
     with pytest.warns(UserWarning, match="unreadable.*converting"):
         model = _model(NAME)
     x = np.load(CASE / "inputs_nhwc.npy")

@@ -33,7 +33,13 @@ from weights_tools.common import (
 )
 from weights_tools.formats import FORMATS, detect_format, get_converter
 from weights_tools.heads import IMAGENET_22K_CLASSES
-from weights_tools.readers import read_checkpoint, read_sharded
+from weights_tools.readers import (
+    CheckpointError,
+    read_checkpoint,
+    read_safetensors,
+    read_safetensors_metadata,
+    read_sharded,
+)
 
 #: Files looked for, in order, when a folder is given.
 WEIGHT_FILES = (
@@ -398,7 +404,8 @@ def convert_checkpoint(
             `keras_swin.load_checkpoint` apply the overrides on top.
 
     Returns:
-        A `Checkpoint`.
+        A `Checkpoint`. A file written by `save_checkpoint` gives its
+        checkpoint back as saved (source, format, notes included).
 
     Raises:
         FileNotFoundError: nothing at `path`, or a folder without weights.
@@ -411,6 +418,15 @@ def convert_checkpoint(
         >>> checkpoint.config["hidden_size"], checkpoint.preprocessing["mean"]
         (768, (0.5, 0.5, 0.5))
     """
+    saved = _saved_checkpoint(path)
+    if saved is not None:
+        if format is not None and format != saved.format:
+            raise ConversionError(
+                f"{path} is a checkpoint already converted from "
+                f"{saved.format} (save_checkpoint); format={format!r} does "
+                "not apply to it."
+            )
+        return saved
     file, tensors, meta, converter = _read(path, format)
     config = converter.infer(tensors, meta, overrides)
     converted = converter.convert(tensors, meta)
@@ -664,6 +680,100 @@ def fit_checkpoint(
     resample_mismatched(checkpoint, target)
     check_fit(converted, target.shapes, checkpoint.source, target.name)
     return converted.weights
+
+
+#: The `.safetensors` metadata key of a checkpoint `save_checkpoint` wrote.
+SAVED_CHECKPOINT_KEY = "keras_swin.checkpoint"
+
+#: Array types a `.safetensors` file stores as they are; others (bfloat16,
+#: float8 of some sources) are widened to float32, which loses nothing.
+_STORED_DTYPES = (
+    "float16",
+    "float32",
+    "float64",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "bool",
+)
+
+
+def save_checkpoint(checkpoint: Checkpoint, path) -> None:
+    """Writes a converted checkpoint to one `.safetensors` file, no Keras.
+
+    The arrays are stored under keras-swin's weight paths, the rest of
+    the `Checkpoint` (format, family, builder arguments, notes,
+    preprocessing, source keys) as JSON in the file's metadata. The file
+    is written atomically (a temporary file beside it, then renamed).
+    `convert_checkpoint`, `keras_swin.load_checkpoint` and the builders'
+    `weights=` read it back; `keras-swin convert SRC OUT.safetensors`
+    writes it without a Keras backend.
+
+    Args:
+        checkpoint: from `convert_checkpoint`.
+        path: the file to write; it should end in `.safetensors`.
+
+    Raises:
+        OSError: the folder is missing or not writable.
+
+    Example:
+        >>> save_checkpoint(convert_checkpoint("swin_tiny.pth"),
+        ...                 "swin_tiny.keras_swin.safetensors")
+        >>> convert_checkpoint("swin_tiny.keras_swin.safetensors").format
+        'official_swin'
+    """
+    import safetensors.numpy
+
+    arrays = {
+        name: np.ascontiguousarray(
+            array
+            if array.dtype.name in _STORED_DTYPES
+            else array.astype("float32")
+        )
+        for name, array in checkpoint.weights.weights.items()
+    }
+    metadata = {SAVED_CHECKPOINT_KEY: json.dumps(checkpoint.metadata())}
+    path = os.fspath(path)
+    folder, name = os.path.split(os.path.abspath(path))
+    temporary = os.path.join(folder, f".{name}.tmp-{os.getpid()}")
+    try:
+        safetensors.numpy.save_file(arrays, temporary, metadata=metadata)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+
+
+def _saved_checkpoint(path) -> Checkpoint | None:
+    """The checkpoint in a file `save_checkpoint` wrote, else None."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        return None
+    with open(path, "rb") as handle:
+        start = handle.read(9)
+    # A safetensors file starts with a little-endian header length and
+    # the header's "{"; anything else is another format.
+    if len(start) < 9 or start[8:9] != b"{":
+        return None
+    try:
+        metadata = read_safetensors_metadata(path)
+    except CheckpointError:
+        return None
+    if SAVED_CHECKPOINT_KEY not in metadata:
+        return None
+    try:
+        described = json.loads(metadata[SAVED_CHECKPOINT_KEY])
+        checkpoint = Checkpoint.from_metadata(described, read_safetensors(path))
+    except (ValueError, KeyError, TypeError) as error:
+        raise ConversionError(
+            f"{path} claims to be a converted keras-swin checkpoint but its "
+            f"description is damaged ({type(error).__name__}: {error})."
+        ) from None
+    get_converter(checkpoint.format)  # a format this version knows
+    checkpoint.source = path
+    return checkpoint
 
 
 def __getattr__(name: str):

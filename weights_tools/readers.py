@@ -114,7 +114,8 @@ _SAFETENSORS_DTYPES = {
 }
 
 
-def _safetensors_header(f: BinaryIO, path: str) -> tuple[dict, int]:
+def _raw_safetensors_header(f: BinaryIO) -> tuple[dict, int, int]:
+    """(header JSON with `__metadata__`, header length, file size)."""
     size = os.fstat(f.fileno()).st_size
     raw_len = f.read(8)
     if len(raw_len) < 8:
@@ -133,6 +134,11 @@ def _safetensors_header(f: BinaryIO, path: str) -> tuple[dict, int]:
         ) from None
     if not isinstance(header, dict):
         raise _FormatProblem("safetensors header is not a JSON object")
+    return header, header_len, size
+
+
+def _safetensors_header(f: BinaryIO, path: str) -> tuple[dict, int]:
+    header, header_len, size = _raw_safetensors_header(f)
     header.pop("__metadata__", None)
     for name, info in header.items():
         if not (
@@ -252,6 +258,41 @@ def read_safetensors(path: PathLike) -> dict[str, np.ndarray]:
             spath,
             f"invalid safetensors file ({type(err).__name__}: {err})",
         ) from None
+
+
+def read_safetensors_metadata(path: PathLike) -> dict[str, str]:
+    """The free-form `__metadata__` of a `.safetensors` header.
+
+    Reads only the header (at most 100 MB), not the tensors.
+
+    Args:
+        path: File to read.
+
+    Returns:
+        The metadata (string keys and values); empty when the file has
+        none.
+
+    Raises:
+        CheckpointError: The file is not a valid safetensors file, or its
+            metadata is not a map of strings.
+        FileNotFoundError: `path` does not exist.
+
+    Example:
+        >>> read_safetensors_metadata("model.safetensors")  # doctest: +SKIP
+        {'format': 'pt'}
+    """
+    spath = _check_file(path)
+    try:
+        with open(spath, "rb") as f:
+            header = _raw_safetensors_header(f)[0]
+    except _FormatProblem as err:
+        raise _fail(spath, str(err)) from None
+    metadata = header.get("__metadata__") or {}
+    if not isinstance(metadata, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()
+    ):
+        raise _fail(spath, "safetensors __metadata__ is not a map of strings")
+    return metadata
 
 
 # --------------------------------------------------------------------------

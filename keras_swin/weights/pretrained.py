@@ -9,9 +9,10 @@ size and window.
 The first use downloads the original file with `keras.utils.get_file`
 (progress bar, sha256 check where the hash is known) into
 `$KERAS_HOME/keras_swin/downloads`, reads and converts it once with
-`weights_tools.convert_checkpoint` and caches the converted arrays (an
-`.npz` under this package's weight paths) plus their description (a small
-JSON file) in `$KERAS_HOME/keras_swin`; later loads read only the cache.
+`weights_tools.convert_checkpoint` and caches the conversion (one
+`.safetensors` file with the arrays under this package's weight paths and
+their description in its metadata) in `$KERAS_HOME/keras_swin`; later
+loads read only the cache.
 Nothing here builds a model: `keras_swin.weights.loading` fits the cached arrays
 to the model the builder made (resampled for another input size or
 window, the head mapped or replaced, as the source library's fine-tuning
@@ -21,18 +22,18 @@ code does).
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import warnings
 
 import keras
-import numpy as np
 
-from keras_swin.utils import atomic_path
 from keras_swin.weights.families import get_family
 from keras_swin.weights.releases import DEFAULT_TAGS, PRETRAINED, WeightsSpec
-from weights_tools.convert import Checkpoint, convert_checkpoint
-from weights_tools.readers import read_npz
+from weights_tools.convert import (
+    Checkpoint,
+    convert_checkpoint,
+    save_checkpoint,
+)
 
 __all__ = [
     "WeightsSpec",
@@ -43,6 +44,7 @@ __all__ = [
     "check_weights_fit",
     "download",
     "cached_checkpoint",
+    "cache_path",
 ]
 
 ALIASES = ("imagenet", "imagenet22k", "imagenet21k")
@@ -292,25 +294,33 @@ def download(spec: WeightsSpec) -> str:
     return path
 
 
-def _cache_paths(spec: WeightsSpec) -> tuple[str, str]:
-    stem = os.path.join(_home(), spec.name)
-    return stem + ".npz", stem + ".json"
+def cache_path(spec: WeightsSpec) -> str:
+    """Where the converted release `spec` is cached.
+
+    One `.safetensors` file under `$KERAS_HOME/keras_swin`, written by
+    `weights_tools.convert.save_checkpoint`: the arrays under this
+    package's weight paths and, in its metadata, the release's own
+    architecture, format and notes.
+
+    Example:
+        >>> cache_path(get_weights_spec("swin_tiny_patch4_window7_224"))
+        '.../keras_swin/swin_tiny_patch4_window7_224.ms_in1k.safetensors'
+    """
+    return os.path.join(_home(), spec.name + ".safetensors")
 
 
 def _read_cache(spec: WeightsSpec) -> Checkpoint | None:
     """The cached conversion of `spec`, or None (absent or unreadable)."""
-    arrays_path, metadata_path = _cache_paths(spec)
-    if not (os.path.isfile(arrays_path) and os.path.isfile(metadata_path)):
+    path = cache_path(spec)
+    if not os.path.isfile(path):
         return None
     try:
-        with open(metadata_path, encoding="utf-8") as handle:
-            metadata = json.load(handle)
-        return Checkpoint.from_metadata(metadata, read_npz(arrays_path))
+        return convert_checkpoint(path)
     except Exception as error:  # a damaged cache is converted again
         warnings.warn(
-            f"The cached conversion of {spec.name} ({arrays_path}) is "
-            f"unreadable ({type(error).__name__}: {error}); converting the "
-            "downloaded file again.",
+            f"The cached conversion of {spec.name} ({path}) is unreadable "
+            f"({type(error).__name__}: {error}); converting the downloaded "
+            "file again.",
             stacklevel=3,
         )
         return None
@@ -321,9 +331,9 @@ def cached_checkpoint(spec: WeightsSpec) -> Checkpoint:
 
     On first use: downloads the original file (`download`), reads and
     converts it once (`weights_tools.convert_checkpoint`), then writes
-    the arrays (`.npz`) and their description (`.json`) atomically under
-    `$KERAS_HOME/keras_swin`. Later calls read only those two files. A
-    cache that cannot be read is converted again, with a warning.
+    the conversion atomically to `cache_path(spec)`. Later calls read
+    only that file. A cache that cannot be read is converted again, with
+    a warning.
 
     Args:
         spec: the registry entry.
@@ -346,20 +356,13 @@ def cached_checkpoint(spec: WeightsSpec) -> Checkpoint:
     """
     cached = _read_cache(spec)
     if cached is not None:
+        cached.source = spec.name
         return cached
     original = download(spec)
     checkpoint = convert_checkpoint(
         original, format=None if spec.format == "timm" else spec.format
     )
     checkpoint.source = spec.name
-    arrays_path, metadata_path = _cache_paths(spec)
     os.makedirs(_home(), exist_ok=True)
-    with atomic_path(arrays_path) as tmp:
-        with open(tmp, "wb") as handle:  # a handle: savez adds no suffix
-            np.savez(handle, **checkpoint.weights.weights)
-    metadata = checkpoint.metadata()
-    metadata["url"] = spec.url
-    with atomic_path(metadata_path) as tmp:
-        with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump(metadata, handle, indent=1, sort_keys=True)
+    save_checkpoint(checkpoint, cache_path(spec))  # atomic
     return checkpoint

@@ -295,3 +295,38 @@ def test_moved_names_say_where_they_went():
             module.load_checkpoint  # noqa: B018
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         weights_tools.convert.nope  # noqa: B018
+
+
+def test_saved_checkpoint_round_trip_and_refusals(tmp_path):
+    from weights_tools.convert import (
+        SAVED_CHECKPOINT_KEY,
+        convert_checkpoint,
+        save_checkpoint,
+    )
+    from weights_tools.readers import read_safetensors_metadata
+
+    original = convert_checkpoint(VIT_NPZ)
+    path = tmp_path / "vit.safetensors"
+    save_checkpoint(original, path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["vit.safetensors"]
+    again = convert_checkpoint(path)
+    assert (again.format, again.family) == ("official_vit", "vit")
+    assert again.config == original.config
+    assert again.preprocessing == original.preprocessing
+    assert again.weights.sources == original.weights.sources
+    for name, array in original.weights.weights.items():
+        np.testing.assert_array_equal(again.weights.weights[name], array)
+    with pytest.raises(ConversionError, match="already converted from "):
+        convert_checkpoint(path, format="timm_vit")
+    # A damaged description is named, not taken for another format.
+    import safetensors.numpy
+
+    damaged = tmp_path / "damaged.safetensors"
+    safetensors.numpy.save_file(
+        {"head/kernel": np.zeros((2, 2), "float32")},
+        str(damaged),
+        metadata={SAVED_CHECKPOINT_KEY: "{not json"},
+    )
+    assert SAVED_CHECKPOINT_KEY in read_safetensors_metadata(damaged)
+    with pytest.raises(ConversionError, match="description is damaged"):
+        convert_checkpoint(damaged)
