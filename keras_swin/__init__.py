@@ -19,7 +19,7 @@ import importlib
 import sys
 import warnings
 
-from keras_swin._import_hooks import FirstImportHook
+from keras_swin._import_hooks import FirstImportHook, lazy_exports
 
 __version__ = "0.1.0"
 
@@ -53,18 +53,9 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS) + ["__version__", "layers", "models", "recipes"]
 
 
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    if name in ("layers", "models", "recipes"):
-        return importlib.import_module(f"keras_swin.{name}")
-    raise AttributeError(f"module 'keras_swin' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(
+    __name__, _EXPORTS, ("layers", "models", "recipes")
+)
 
 
 def _register_layers() -> None:

@@ -97,3 +97,40 @@ class FirstImportHook(importlib.abc.MetaPathFinder):
         """Takes the hook off `sys.meta_path` (if it is there)."""
         with contextlib.suppress(ValueError):
             sys.meta_path.remove(self)
+
+
+def lazy_exports(module: str, exports: dict, submodules=()) -> tuple:
+    """A package's `__getattr__` and `__dir__` that import names on use.
+
+    Each public name is imported from its module the first time it is
+    read, then kept in the package's namespace; the command line can so
+    choose the Keras backend before anything imports Keras.
+
+    Args:
+        module: the package's name (`__name__`).
+        exports: public name -> the module that defines it.
+        submodules: subpackage names that `package.<name>` imports.
+
+    Returns:
+        `(__getattr__, __dir__)` for the package's module namespace.
+
+    Example:
+        >>> __getattr__, __dir__ = lazy_exports(
+        ...     __name__, {"SwinTiny": "keras_swin.applications"})
+    """
+    namespace = sys.modules[module].__dict__
+    public = sorted(set(exports) | set(submodules))
+
+    def __getattr__(name: str):
+        if name in exports:
+            value = getattr(importlib.import_module(exports[name]), name)
+            namespace[name] = value
+            return value
+        if name in submodules:
+            return importlib.import_module(f"{module}.{name}")
+        raise AttributeError(f"module {module!r} has no attribute {name!r}")
+
+    def __dir__():
+        return sorted(set(namespace) | set(public))
+
+    return __getattr__, __dir__

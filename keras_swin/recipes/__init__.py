@@ -13,8 +13,7 @@ first use.
 
 from __future__ import annotations
 
-import importlib
-
+from keras_swin._import_hooks import lazy_exports
 from keras_swin.recipes.config import RECIPES, Recipe, get_recipe
 
 _EXPORTS = {
@@ -63,15 +62,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(
-        f"module 'keras_swin.recipes' has no attribute {name!r}"
-    )
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

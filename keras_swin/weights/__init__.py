@@ -24,7 +24,7 @@ Example:
 
 from __future__ import annotations
 
-import importlib
+from keras_swin._import_hooks import lazy_exports
 
 _EXPORTS = {
     "FAMILIES": "keras_swin.weights.families",
@@ -43,15 +43,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(
-        f"module 'keras_swin.weights' has no attribute {name!r}"
-    )
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
