@@ -138,6 +138,11 @@ class Converted:
         source_shapes: Keras weight path -> shape as stored in the file.
         unmatched: checkpoint keys no rule accepted (name -> shape).
         notes: warnings to show the user (dropped heads, ...).
+        ignored: checkpoint keys deliberately left out, each named in
+            `notes` (name -> shape): the detector or segmenter heads
+            beside a dense backbone, a classifier's final norm and head
+            when it is read as a backbone. Unlike `unmatched`, they do
+            not fail the strict fit.
 
     Example:
         >>> converted = apply_rules({"norm.weight": gamma}, RULES)
@@ -150,6 +155,7 @@ class Converted:
     source_shapes: dict[str, tuple] = field(default_factory=dict)
     unmatched: dict[str, tuple] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    ignored: dict[str, tuple] = field(default_factory=dict)
 
     def add(
         self,
@@ -546,7 +552,16 @@ def check_model_config(config: dict, source: str = "the checkpoint") -> dict:
     shape = config.get("input_shape")
     if shape is not None:
         height, width, channels = shape
-        check_int(height, "input_shape[0]", "image side", source)
-        check_int(width, "input_shape[1]", "image side", source)
+        # None sides: a backbone built for any image size.
+        if height is not None or width is not None:
+            check_int(height, "input_shape[0]", "image side", source)
+            check_int(width, "input_shape[1]", "image side", source)
         check_int(channels, "input_shape[2]", "channel count", source)
+    if config.get("pretrain_image_size") is not None:
+        check_int(
+            config["pretrain_image_size"],
+            "pretrain_image_size",
+            "image side",
+            source,
+        )
     return config

@@ -36,6 +36,7 @@ from weights_tools.heads import IMAGENET_22K_CLASSES
 from weights_tools.readers import (
     CheckpointError,
     read_checkpoint,
+    read_checkpoint_extras,
     read_safetensors,
     read_safetensors_metadata,
     read_sharded,
@@ -277,6 +278,13 @@ class Checkpoint:
         preprocessing: `mean`, `std`, `crop_pct`, `interpolation` of the
             evaluation transform (`preprocessing_of`).
         meta: the Hugging Face or timm `config.json`, or None.
+        training_meta: what a `torch.save` file holds beside its state
+            dict (`readers.read_checkpoint_extras`), JSON-ready, or None:
+            an mmdetection / mmsegmentation checkpoint's `{"meta":
+            {"CLASSES": [...], "PALETTE": [...], "config": "...",
+            "epoch": ..., ...}}`, an optimizer with its tensors
+            summarised as strings. Kept by `metadata()` and
+            `save_checkpoint`.
 
     Example:
         >>> checkpoint = convert_checkpoint("swin_tiny_patch4_window7_224.pth")
@@ -293,6 +301,7 @@ class Checkpoint:
     weights: Converted
     preprocessing: dict = field(default_factory=dict)
     meta: dict | None = None
+    training_meta: dict | None = None
 
     @property
     def converter(self) -> Converter:
@@ -324,9 +333,11 @@ class Checkpoint:
                     config=self.config,
                     preprocessing=self.preprocessing,
                     meta=self.meta,
+                    training_meta=self.training_meta,
                     sources=converted.sources,
                     source_shapes=converted.source_shapes,
                     unmatched=converted.unmatched,
+                    ignored=converted.ignored,
                     notes=converted.notes,
                 ),
                 default=list,
@@ -364,6 +375,9 @@ class Checkpoint:
             },
             unmatched={k: tuple(v) for k, v in metadata["unmatched"].items()},
             notes=list(metadata["notes"]),
+            ignored={
+                k: tuple(v) for k, v in metadata.get("ignored", {}).items()
+            },
         )
         config = {
             k: tuple(v) if isinstance(v, list) else v
@@ -381,6 +395,7 @@ class Checkpoint:
             weights=converted,
             preprocessing=preprocessing,
             meta=metadata.get("meta"),
+            training_meta=metadata.get("training_meta"),
         )
 
 
@@ -430,6 +445,9 @@ def convert_checkpoint(
     file, tensors, meta, converter = _read(path, format)
     config = converter.infer(tensors, meta, overrides)
     converted = converter.convert(tensors, meta)
+    extras = (
+        None if file.endswith(".index.json") else (read_checkpoint_extras(file))
+    )
     return Checkpoint(
         source=file,
         format=converter.name,
@@ -438,6 +456,7 @@ def convert_checkpoint(
         weights=converted,
         preprocessing=preprocessing_of(converter, meta),
         meta=meta,
+        training_meta=extras or None,
     )
 
 
@@ -581,7 +600,8 @@ def resample_mismatched(checkpoint: Checkpoint, target: Target) -> None:
     source_config = checkpoint.config
     patch = source_config["patch_size"]
     old_h, old_w = source_config["input_shape"][:2]
-    old_grid = (old_h // patch, old_w // patch)
+    # A backbone's checkpoint (input_shape (None, None, C)) states no grid.
+    old_grid = None if old_h is None else (old_h // patch, old_w // patch)
     for path, array in list(converted.weights.items()):
         shape = target.shapes.get(path)
         if shape is None or tuple(array.shape) == tuple(shape):
@@ -602,7 +622,9 @@ def resample_mismatched(checkpoint: Checkpoint, target: Target) -> None:
         elif path == "pos_embed/embedding":
             if array.ndim == 3 and array.shape[2] == shape[2]:
                 prefix = _prefix_rows(target.config)
-                if array.shape[1] - prefix != old_grid[0] * old_grid[1]:
+                if old_grid is None or (
+                    array.shape[1] - prefix != old_grid[0] * old_grid[1]
+                ):
                     old = None  # not the stated grid: assume a square one
                 else:
                     old = old_grid

@@ -46,15 +46,12 @@ def _absolute_position(array: np.ndarray) -> np.ndarray:
     return array.reshape(1, side, side, array.shape[2])
 
 
-RULES = [
+#: The stages: patch embedding, blocks and patch merging, shared with the
+#: dense backbone (`dense_swin`), whose checkpoints store them alike.
+STAGE_RULES = [
     Rule(r"patch_embed\.proj\.weight", "patch_embed/proj/kernel", conv_kernel),
     Rule(r"patch_embed\.proj\.bias", "patch_embed/proj/bias"),
     *norm_rules(r"patch_embed\.norm", "patch_embed/norm"),
-    Rule(
-        r"absolute_pos_embed",
-        "absolute_pos_embed/embedding",
-        _absolute_position,
-    ),
     *norm_rules(_BLOCK + r"norm1", _KERAS_BLOCK + "norm1"),
     *norm_rules(_BLOCK + r"norm2", _KERAS_BLOCK + "norm2"),
     Rule(
@@ -73,10 +70,20 @@ RULES = [
     *norm_rules(
         r"layers\.(\d+)\.downsample\.norm", r"layers_\1_downsample/norm"
     ),
-    *norm_rules(r"norm", "norm"),
-    *dense_rules(r"head", "head"),
+]
+#: The classification model's final LayerNorm and head.
+HEAD_RULES = [*norm_rules(r"norm", "norm"), *dense_rules(r"head", "head")]
+RULES = [
+    *STAGE_RULES,
+    Rule(
+        r"absolute_pos_embed",
+        "absolute_pos_embed/embedding",
+        _absolute_position,
+    ),
+    *HEAD_RULES,
 ]
 
+_OUTPUT_NORM = re.compile(r"norm\d+\.(weight|bias)")
 _INDEX = re.compile(_BLOCK + r"attn\.relative_position_index")
 _MASK = re.compile(_BLOCK + r"attn_mask")
 
@@ -89,8 +96,11 @@ def matches(tensors: dict[str, np.ndarray], meta=None) -> bool:
         ...          "layers.0.blocks.0.attn.qkv.weight": q})
         True
     """
-    return "patch_embed.proj.weight" in tensors and any(
-        re.match(_BLOCK + r"attn\.qkv\.weight", k) for k in tensors
+    # Per-output norms `norm{i}` make it a dense backbone (`dense_swin`).
+    return (
+        "patch_embed.proj.weight" in tensors
+        and any(re.match(_BLOCK + r"attn\.qkv\.weight", k) for k in tensors)
+        and not any(_OUTPUT_NORM.fullmatch(k) for k in tensors)
     )
 
 
@@ -123,6 +133,48 @@ def _table_window(rows: int, key: str) -> int:
     return (side + 1) // 2
 
 
+def stage_layout(tensors: dict[str, np.ndarray]) -> tuple:
+    """Depths, heads and window of each stage, read from the tensors.
+
+    Heads are the columns and the window the rows ((2M - 1)^2) of each
+    stage's first `relative_position_bias_table`.
+
+    Args:
+        tensors: official-layout keys (`layers.{i}.blocks.{j}.*`).
+
+    Returns:
+        (depths, num_heads, windows): one int per stage each.
+
+    Raises:
+        ConversionError: stages or blocks not numbered 0..n-1, a stage
+            without a table, or a table that is no square window's.
+
+    Example:
+        >>> stage_layout(read_pth("swin_tiny_patch4_window7_224.pth"))
+        ((2, 2, 6, 2), (3, 6, 12, 24), [7, 7, 7, 7])
+    """
+    stages = _stage_blocks(tensors)
+    depths = tuple(len(stages[i]) for i in range(len(stages)))
+    tables = [
+        tensors.get(f"layers.{i}.blocks.0.attn.relative_position_bias_table")
+        for i in range(len(depths))
+    ]
+    if any(t is None for t in tables):
+        raise ConversionError(
+            "The checkpoint has no relative_position_bias_table in some "
+            "stage, so heads and window cannot be read from it; pass "
+            "num_heads=... and window_size=... to load_checkpoint."
+        )
+    num_heads = tuple(int(t.shape[1]) for t in tables)
+    windows = [
+        _table_window(
+            t.shape[0], f"layers.{i}.blocks.0.attn.relative_position_bias_table"
+        )
+        for i, t in enumerate(tables)
+    ]
+    return depths, num_heads, windows
+
+
 def infer_config(
     tensors: dict[str, np.ndarray], meta=None, overrides=None
 ) -> dict:
@@ -151,25 +203,7 @@ def infer_config(
     """
     proj = tensors["patch_embed.proj.weight"]
     embed_dim, channels, patch = proj.shape[0], proj.shape[1], proj.shape[2]
-    stages = _stage_blocks(tensors)
-    depths = tuple(len(stages[i]) for i in range(len(stages)))
-    tables = [
-        tensors.get(f"layers.{i}.blocks.0.attn.relative_position_bias_table")
-        for i in range(len(depths))
-    ]
-    if any(t is None for t in tables):
-        raise ConversionError(
-            "The checkpoint has no relative_position_bias_table in some "
-            "stage, so heads and window cannot be read from it; pass "
-            "num_heads=... and window_size=... to load_checkpoint."
-        )
-    num_heads = tuple(int(t.shape[1]) for t in tables)
-    stage_windows = [
-        _table_window(
-            t.shape[0], f"layers.{i}.blocks.0.attn.relative_position_bias_table"
-        )
-        for i, t in enumerate(tables)
-    ]
+    depths, num_heads, stage_windows = stage_layout(tensors)
     window = stage_windows[0]
 
     sizes = {}
@@ -243,20 +277,46 @@ def convert(tensors: dict[str, np.ndarray], meta=None) -> Converted:
         >>> converted.weights["layers_0/blocks_0/attn/qkv/kernel"].shape
         (96, 288)
     """
+    return apply_rules(tensors, RULES, skip=checked_buffers(tensors))
+
+
+def checked_buffers(tensors: dict[str, np.ndarray]) -> list[str]:
+    """The keys of the buffers a model rebuilds, each index verified.
+
+    Every `relative_position_index` must equal the official index of its
+    window; `attn_mask` buffers are listed as they are (the model builds
+    its masks for the map size it runs at).
+
+    Args:
+        tensors: official-layout keys.
+
+    Returns:
+        The buffer keys, to skip when renaming.
+
+    Raises:
+        ConversionError: an index that is not the official one (an
+            unknown variant).
+
+    Example:
+        >>> checked_buffers(read_pth("swin_tiny_patch4_window7_224.pth"))[0]
+        'layers.0.blocks.0.attn.relative_position_index'
+    """
     buffers = []
     for key, array in tensors.items():
         match = _INDEX.fullmatch(key)
         if match:
-            side = math.isqrt(array.shape[0])
-            if not np.array_equal(array, relative_position_index(side)):
+            side = math.isqrt(array.shape[0]) if array.ndim else 0
+            if array.shape != (side * side, side * side) or not (
+                np.array_equal(array, relative_position_index(side))
+            ):
                 raise ConversionError(
-                    f"{key} differs from the official relative position "
-                    f"index of a {side}x{side} window."
+                    f"{key} {list(array.shape)} differs from the official "
+                    f"relative position index of a {side}x{side} window."
                 )
             buffers.append(key)
         elif _MASK.fullmatch(key):
             buffers.append(key)
-    return apply_rules(tensors, RULES, skip=buffers)
+    return buffers
 
 
 #: The official Swin `.pth` layout (`weights_tools.formats.FORMATS`).

@@ -48,7 +48,7 @@ from weights_tools._errors import (
     _wrong_member_size,
 )
 
-__all__ = ["MAX_PICKLE_BYTES", "read_pth"]
+__all__ = ["MAX_PICKLE_BYTES", "read_pth", "read_pth_extras"]
 
 #: Default cap on the length of a checkpoint's pickle (`data.pkl` or the
 #: legacy stream's pickles): 32 MiB, about 70 times the pickle of a state
@@ -784,6 +784,69 @@ def _select_state_dict(obj: Any, key: str | None) -> tuple[dict, str]:
     return obj[key], f"key '{key}'"
 
 
+#: Most objects `read_pth_extras` walks: a real checkpoint's extras (an
+#: mmdet `meta`, an optimizer's state) hold a few thousand; more means a
+#: pickle that shares one object many times over (a hostile file).
+MAX_EXTRA_OBJECTS = 2**21
+# Deeper nesting is summarised: real metadata is a few levels deep.
+_MAX_EXTRA_DEPTH = 64
+
+
+def _summary(value: Any) -> str:
+    if isinstance(value, _TensorRef):
+        shape = ", ".join(str(s) for s in value.size)
+        return f"<tensor {value.dtype} [{shape}]>"
+    if isinstance(value, _StorageRef):
+        return f"<storage {value.dtype} x {value.numel}>"
+    if isinstance(value, bytes | bytearray):
+        return f"<{len(value)} bytes>"
+    if isinstance(value, _Marker | _StorageType | _SafeCallable):
+        return f"<{value.name}>"
+    return f"<{type(value).__name__}>"
+
+
+def _plain_extras(obj: dict, state: dict) -> dict:
+    """The entries of `obj` beside the state dict, as JSON-ready values.
+
+    Tensors are never read: each becomes a string such as
+    `"<tensor float32 [96, 3, 4, 4]>"`. Tuples and sets become lists,
+    dict keys strings; other stand-ins a short `"<...>"` summary.
+    """
+    budget = [MAX_EXTRA_OBJECTS]
+
+    def plain(value: Any, depth: int) -> Any:
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise _FormatProblem(
+                "the entries beside the state dict hold more than "
+                f"{MAX_EXTRA_OBJECTS} objects (a pickle that repeats one "
+                "object many times: a corrupt or hostile file)"
+            )
+        if value is None or type(value) in (bool, int, float, str):
+            return value
+        if depth >= _MAX_EXTRA_DEPTH:
+            return "<nested too deep>"
+        if isinstance(value, dict):
+            return {
+                k if isinstance(k, str) else str(plain(k, depth + 1)): plain(
+                    v, depth + 1
+                )
+                for k, v in value.items()
+            }
+        if isinstance(value, list | tuple):
+            return [plain(v, depth + 1) for v in value]
+        if isinstance(value, set | frozenset):
+            items = [plain(v, depth + 1) for v in value]
+            return sorted(items, key=repr)
+        return _summary(value)
+
+    return {
+        str(k): plain(v, 1)
+        for k, v in obj.items()
+        if v is not state and not (k is None and v is None)
+    }
+
+
 def _check_state_dict(state: Any, label: str) -> dict[str, _TensorRef]:
     if not isinstance(state, dict):
         raise _FormatProblem(
@@ -839,6 +902,7 @@ def _load_zip(
     key: str | None,
     max_materialized_bytes: int | None,
     max_pickle_bytes: int,
+    extras: bool = False,
 ) -> dict:
     names = zf.namelist()
     prefix = _zip_prefix(names)
@@ -886,6 +950,8 @@ def _load_zip(
     del stream
     state, label = _select_state_dict(obj, key)
     state = _check_state_dict(state, label)
+    if extras:
+        return _plain_extras(obj, state)
 
     members: dict[str, zipfile.ZipInfo] = {}
     for ref in state.values():
@@ -921,6 +987,7 @@ def _load_legacy(
     key: str | None,
     max_materialized_bytes: int | None,
     max_pickle_bytes: int,
+    extras: bool = False,
 ) -> dict:
     def header_pickle() -> Any:
         _scan_pickle(f, max_pickle_bytes, "a header pickle")
@@ -957,6 +1024,9 @@ def _load_legacy(
     storages: dict[str, _StorageRef] = {}
     _scan_pickle(f, max_pickle_bytes, "the main pickle")
     obj = _RestrictedUnpickler(f, path, storages, legacy=True).load()
+    if extras:
+        state, label = _select_state_dict(obj, key)
+        return _plain_extras(obj, _check_state_dict(state, label))
     keys = header_pickle()
     if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
         raise _FormatProblem("invalid storage key list")
@@ -1082,6 +1152,18 @@ def read_pth(
         >>> read_pth("trusted_broadcast.pth",  # doctest: +SKIP
         ...          max_materialized_bytes=8 * 2**30)
     """
+    return _read_pth(
+        path, key, max_materialized_bytes, max_pickle_bytes, extras=False
+    )
+
+
+def _read_pth(
+    path: PathLike,
+    key: str | None,
+    max_materialized_bytes: int | None,
+    max_pickle_bytes: int | None,
+    extras: bool,
+) -> dict:
     spath = _check_file(path)
     if key is not None and not isinstance(key, str):
         raise TypeError(f"key must be a str or None, not {type(key)!r}")
@@ -1108,7 +1190,7 @@ def read_pth(
                     "PyTorch zip checkpoint",
                 ) from None
             with zf:
-                return _load_zip(zf, spath, key, *limits)
+                return _load_zip(zf, spath, key, *limits, extras)
         if _is_tar_head(head):
             raise _fail(
                 spath,
@@ -1116,7 +1198,7 @@ def read_pth(
                 "supported; re-save it with a recent torch",
             )
         with open(spath, "rb") as f:
-            return _load_legacy(f, spath, key, *limits)
+            return _load_legacy(f, spath, key, *limits, extras)
     except CheckpointError:
         raise
     except _FormatProblem as err:
@@ -1134,3 +1216,49 @@ def read_pth(
             spath,
             f"corrupt checkpoint data ({type(err).__name__}: {err})",
         ) from None
+
+
+def read_pth_extras(
+    path: PathLike,
+    key: str | None = "auto",
+    *,
+    max_pickle_bytes: int | None = MAX_PICKLE_BYTES,
+) -> dict:
+    """The entries of a `torch.save` file beside its state dict.
+
+    mmdetection and mmsegmentation checkpoints are `{'meta': {...},
+    'state_dict': {...}}`, sometimes with `'optimizer'`; the official
+    classification ones `{'model': ..., 'optimizer': ..., 'epoch': ...}`.
+    This returns everything but the state dict `read_pth` would pick
+    (same `key` rule), decoded by the same restricted unpickler under
+    the same `max_pickle_bytes` bound; no tensor data is read. Values
+    come back JSON-ready: tuples and sets as lists, dict keys as
+    strings, each tensor (e.g. an optimizer's moments) as a summary
+    string `"<tensor float32 [96, 3, 4, 4]>"`, other allowed torch
+    objects as `"<torch.float32>"`-style names.
+
+    Args:
+        path: File to read (`str` or `os.PathLike`).
+        key: Which entry is the state dict, as in `read_pth`.
+        max_pickle_bytes: Cap on the pickle, as in `read_pth`.
+
+    Returns:
+        dict: top-level key -> plain value; empty when the file's top
+        level is the state dict itself.
+
+    Raises:
+        UnsafeCheckpointError: The pickle references a global outside the
+            allow-list; nothing was executed.
+        CheckpointError: The file is not a torch checkpoint, is corrupt,
+            exceeds `max_pickle_bytes`, or its extras hold more than
+            `MAX_EXTRA_OBJECTS` objects.
+        FileNotFoundError: `path` does not exist.
+
+    Example:
+        >>> extras = read_pth_extras("mask_rcnn.pth")  # doctest: +SKIP
+        >>> extras["meta"]["CLASSES"][:2]  # doctest: +SKIP
+        ['person', 'bicycle']
+        >>> extras["optimizer"]["state"]["0"]["exp_avg"]  # doctest: +SKIP
+        '<tensor float32 [96, 3, 4, 4]>'
+    """
+    return _read_pth(path, key, None, max_pickle_bytes, extras=True)

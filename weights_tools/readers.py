@@ -65,14 +65,21 @@ from weights_tools._errors import (
     _read_exactly,
     _wrong_member_size,
 )
-from weights_tools.pth import MAX_PICKLE_BYTES, _zip_prefix, read_pth
+from weights_tools.pth import (
+    MAX_PICKLE_BYTES,
+    _zip_prefix,
+    read_pth,
+    read_pth_extras,
+)
 
 __all__ = [
     "CheckpointError",
     "UnsafeCheckpointError",
     "read_checkpoint",
+    "read_checkpoint_extras",
     "read_npz",
     "read_pth",
+    "read_pth_extras",
     "read_safetensors",
     "read_sharded",
 ]
@@ -524,6 +531,54 @@ def read_checkpoint(
     raise _fail(
         spath, f"unrecognised checkpoint format; supported: {SUPPORTED_FORMATS}"
     )
+
+
+def _is_torch_file(spath: str) -> bool:
+    head = _head(spath, 512)
+    if _is_zip_head(head) or zipfile.is_zipfile(spath):
+        try:
+            with zipfile.ZipFile(spath) as zf:
+                return _zip_prefix(zf.namelist()) is not None
+        except Exception:
+            return False
+    return head[:1] == b"\x80"
+
+
+def read_checkpoint_extras(
+    path: PathLike, *, max_pickle_bytes: int | None = MAX_PICKLE_BYTES
+) -> dict:
+    """What a checkpoint file holds beside its tensors, as plain values.
+
+    For a PyTorch `torch.save` file: `read_pth_extras` (an mmdetection /
+    mmsegmentation `meta` with `CLASSES`, `PALETTE` and the config text,
+    an optimizer's state with its tensors summarised, epochs, ...),
+    JSON-ready and read without torch or code execution. Other formats
+    (`.safetensors`, `.npz`, shard indexes) hold tensors only: `{}`.
+
+    Args:
+        path: File to read (`str` or `os.PathLike`).
+        max_pickle_bytes: Cap on a PyTorch file's pickle (see `read_pth`).
+
+    Returns:
+        dict: top-level key -> plain value (empty for other formats).
+
+    Raises:
+        UnsafeCheckpointError: A pickle references a forbidden global.
+        CheckpointError: A corrupt file, or one over the caps.
+        FileNotFoundError: `path` does not exist.
+
+    Example:
+        >>> read_checkpoint_extras("upernet_swin.pth")["meta"]["PALETTE"][0]
+        [120, 120, 120]
+    """
+    spath = _check_file(path)
+    try:
+        torch_file = _is_torch_file(spath)
+    except OSError as err:
+        raise _fail(spath, f"could not read ({err})") from None
+    if not torch_file:
+        return {}
+    return read_pth_extras(spath, max_pickle_bytes=max_pickle_bytes)
 
 
 # --------------------------------------------------------------------------
