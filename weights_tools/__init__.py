@@ -38,6 +38,9 @@ _EXPORTS = {
     "UnsafeCheckpointError": "weights_tools.readers",
     "read_checkpoint": "weights_tools.readers",
     "read_pth": "weights_tools.readers",
+    "read_pth_extras": "weights_tools.readers",
+    "read_checkpoint_extras": "weights_tools.readers",
+    "as_backbone": "weights_tools.backbone",
     "read_npz": "weights_tools.readers",
     "read_safetensors": "weights_tools.readers",
 }

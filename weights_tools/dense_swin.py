@@ -253,9 +253,9 @@ def check_full_windows(windows, source: str = "The checkpoint") -> int:
                 "at that window; "
                 + (
                     "this one was clamped to a small map by the "
-                    "classification code. Resample the tables (load it "
-                    "with window_size=... at an input size that does not "
-                    "clamp) or use window_mode='clamp'."
+                    "classification code. Use it with window_mode='clamp' "
+                    "at its own input size, or a checkpoint made at a size "
+                    "where no stage clamps."
                     if size < window
                     else "the tables disagree."
                 )

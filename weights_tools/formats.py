@@ -3,7 +3,9 @@
 Each format module declares its `Converter` (`weights_tools.common`):
 `official_swin.CONVERTER`, `official_vit.CONVERTER`,
 `timm_format.SWIN_CONVERTER` / `VIT_CONVERTER` and
-`hf_format.SWIN_CONVERTER` / `VIT_CONVERTER`. This module lists them once;
+`hf_format.SWIN_CONVERTER` / `VIT_CONVERTER`, and for dense backbones
+(family `swin_backbone`) `dense_swin.CONVERTER` (`official_swin_dense`)
+and `hf_backbone.CONVERTER` (`hf_swin_backbone`). This module lists them once;
 the format names (`format=`, `--format`) and the detection derive from
 the list. Nothing here imports Keras.
 """
@@ -12,16 +14,27 @@ from __future__ import annotations
 
 import numpy as np
 
-from weights_tools import hf_format, official_swin, official_vit, timm_format
+from weights_tools import (
+    dense_swin,
+    hf_backbone,
+    hf_format,
+    official_swin,
+    official_vit,
+    timm_format,
+)
 from weights_tools.common import ConversionError, Converter
 
 #: The converters, in detection order: the first whose `matches` accepts
 #: a checkpoint names its format. Hugging Face folders come first (their
-#: `config.json` decides), then timm Swin before the official Swin layout
+#: `config.json` decides; a SwinBackbone / UperNet folder before a Swin
+#: classifier's), then the dense detection / segmentation checkpoints
+#: (`backbone.*`, `norm{i}`), timm Swin before the official Swin layout
 #: it resembles, and timm ViT before Google's `.npz`.
 CONVERTERS: tuple[Converter, ...] = (
+    hf_backbone.CONVERTER,
     hf_format.SWIN_CONVERTER,
     hf_format.VIT_CONVERTER,
+    dense_swin.CONVERTER,
     timm_format.SWIN_CONVERTER,
     official_swin.CONVERTER,
     timm_format.VIT_CONVERTER,

@@ -202,6 +202,11 @@ def matches_swin(tensors: dict[str, np.ndarray], meta=None) -> bool:
         ...              {"model_type": "swin"})
         True
     """
+    # SwinBackbone folders (per-output norms) are `hf_backbone`'s.
+    if any("hidden_states_norms." in k for k in tensors) or (
+        "SwinBackbone" in ((meta or {}).get("architectures") or ())
+    ):
+        return False
     if _model_type(meta) == "swin":
         return True
     return _has_prefix(tensors, "swin") and any(
@@ -211,6 +216,34 @@ def matches_swin(tensors: dict[str, np.ndarray], meta=None) -> bool:
 
 def _swin_official(tensors):
     return _canonical(tensors, _SWIN_NAMES, _SWIN_BLOCK_NAMES, "swin.")
+
+
+def swin_official_names(
+    tensors: dict[str, np.ndarray],
+) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """HF Swin keys (either scheme, `swin.` or not) -> official names.
+
+    q, k and v are fused into `attn.qkv`. Used by this module and by
+    `hf_backbone` (SwinBackbone, UperNet).
+
+    Returns:
+        (tensors under official names, official name -> the HF key(s)).
+
+    Example:
+        >>> named, origin = swin_official_names(tensors)
+        >>> origin["layers.0.blocks.0.attn.qkv.weight"]
+        'encoder.layers.0.blocks.0.attention.self.query.weight + ...'
+    """
+    return _swin_official(tensors)
+
+
+def restore_sources(converted: Converted, origin: dict[str, str]) -> Converted:
+    """Names a conversion's sources and unmatched keys by the HF keys.
+
+    Example:
+        >>> restore_sources(official_swin.convert(named), origin)
+    """
+    return _restore(converted, origin)
 
 
 def infer_swin_config(tensors, meta=None, overrides=None) -> dict:

@@ -1,0 +1,192 @@
+"""A classification Swin checkpoint read as a dense backbone.
+
+The official detection and segmentation code fine-tunes from ImageNet
+weights: its backbone's `init_weights` loads the classification state
+dict non-strictly, so the final `norm` and the `head` go unused and the
+per-output LayerNorms `norm{i}` keep their fresh initialisation (weight
+1, bias 0). `as_backbone` does the same to a converted checkpoint of any
+Swin format (official, timm, Hugging Face), for the `"swin_backbone"`
+family, and says so in the notes.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+
+from weights_tools import dense_swin
+from weights_tools.common import ConversionError, Converted
+from weights_tools.convert import Checkpoint, convert_checkpoint
+
+#: Source of the arrays of a per-output LayerNorm that starts fresh.
+NEW_NORM = "(new LayerNorm: gamma 1, beta 0)"
+
+_FAMILIES = ("swin", dense_swin.FAMILY)
+
+
+def _copy(converted: Converted) -> Converted:
+    return Converted(
+        weights=dict(converted.weights),
+        sources=dict(converted.sources),
+        source_shapes=dict(converted.source_shapes),
+        unmatched=dict(converted.unmatched),
+        notes=list(converted.notes),
+        ignored=dict(converted.ignored),
+    )
+
+
+def _stage_windows(converted: Converted, stages: int, source: str) -> list:
+    windows = []
+    for i in range(stages):
+        path = f"layers_{i}/blocks_0/attn/relative_position_bias_table"
+        table = converted.weights.get(path)
+        if table is None:
+            raise ConversionError(
+                f"{source} has no {path}: the window of stage {i} cannot be "
+                "checked."
+            )
+        side = math.isqrt(table.shape[0])
+        windows.append((side + 1) // 2)
+    return windows
+
+
+def _check_out_indices(out_indices, stages: int) -> tuple[int, ...]:
+    indices = tuple(out_indices)
+    if (
+        not indices
+        or len(set(indices)) != len(indices)
+        or not all(type(i) is int and 0 <= i < stages for i in indices)
+    ):
+        raise ValueError(
+            f"out_indices must be distinct stage indices in 0..{stages - 1}, "
+            f"got {out_indices!r}."
+        )
+    return tuple(sorted(indices))
+
+
+def _move_to_ignored(converted: Converted, prefix: str) -> list[str]:
+    paths = [p for p in converted.weights if p.startswith(prefix)]
+    for path in paths:
+        converted.ignored[converted.sources[path]] = tuple(
+            converted.source_shapes[path]
+        )
+    return converted.drop(prefix)
+
+
+def as_backbone(checkpoint, out_indices=(0, 1, 2, 3)) -> Checkpoint:
+    """A Swin checkpoint for the dense backbone (family `swin_backbone`).
+
+    From a classification checkpoint (family `"swin"`, any format): the
+    final `norm` and the `head` are dropped (named in the notes and in
+    `weights.ignored`), and `norm{i}` for each output i starts fresh
+    (gamma 1, beta 0, source `NEW_NORM`), as in the official detection
+    code's fine-tuning from ImageNet weights. From a dense checkpoint
+    (family `"swin_backbone"`): the `norm{i}` of outputs not asked for
+    are dropped, those missing start fresh. Every stage's relative
+    position table must be at the configured window: the dense code
+    never clamps it, so a table the classification code clamped to a
+    small map (e.g. a 64 px model with window 4, whose last stage map is
+    2x2) is an error.
+
+    Args:
+        checkpoint: a `Checkpoint` (`convert_checkpoint`), or a path
+            converted first.
+        out_indices: the output stages, 0 = stride 4.
+
+    Returns:
+        A new `Checkpoint` (the argument is not changed): same source,
+        format, preprocessing and metadata; family `"swin_backbone"`;
+        config with `window_mode="pad"`, `out_indices`,
+        `pretrain_image_size` (the checkpoint's input side),
+        `input_shape=(None, None, C)` and `classes=0`.
+
+    Raises:
+        ConversionError: not a Swin checkpoint, or a stage table smaller
+            than the window (the message names the stage).
+        ValueError: out_indices outside the checkpoint's stages.
+
+    Example:
+        >>> backbone = as_backbone("swin_tiny_patch4_window7_224.pth")
+        >>> backbone.family, backbone.config["out_indices"]
+        ('swin_backbone', (0, 1, 2, 3))
+        >>> backbone.weights.weights["norm2/gamma"].shape
+        (384,)
+        >>> backbone.weights.sources["norm2/gamma"]
+        '(new LayerNorm: gamma 1, beta 0)'
+    """
+    if isinstance(checkpoint, str | os.PathLike):
+        checkpoint = convert_checkpoint(checkpoint)
+    source = checkpoint.source
+    if checkpoint.family not in _FAMILIES:
+        raise ConversionError(
+            f"{source} is a {checkpoint.family!r} checkpoint; only Swin "
+            f"checkpoints ({', '.join(_FAMILIES)}) make a Swin backbone."
+        )
+    config = checkpoint.config
+    stages = len(config["depths"])
+    out_indices = _check_out_indices(out_indices, stages)
+    converted = _copy(checkpoint.weights)
+    window = dense_swin.check_full_windows(
+        _stage_windows(converted, stages, source), source
+    )
+    notes = []
+    dropped = _move_to_ignored(converted, "norm/") + _move_to_ignored(
+        converted, "head/"
+    )
+    if dropped:
+        notes.append(
+            f"{source}: the classifier's final norm and head "
+            f"({', '.join(dropped)}) are not used by a backbone."
+        )
+    for i in range(stages):
+        if i not in out_indices and f"norm{i}/gamma" in converted.weights:
+            names = _move_to_ignored(converted, f"norm{i}/")
+            notes.append(
+                f"{source}: norm{i} ({', '.join(names)}) is not used: "
+                f"stage {i} is not among the outputs {list(out_indices)}."
+            )
+    have = converted.weights
+    fresh = [i for i in out_indices if f"norm{i}/gamma" not in have]
+    # One width per stage, read from its first block.
+    for i in fresh:
+        gamma = converted.weights[f"layers_{i}/blocks_0/norm1/gamma"]
+        width = gamma.shape[0]
+        converted.add(f"norm{i}/gamma", np.ones(width, "float32"), NEW_NORM)
+        converted.add(f"norm{i}/beta", np.zeros(width, "float32"), NEW_NORM)
+    if fresh:
+        names = ", ".join(f"norm{i}" for i in fresh)
+        plural = len(fresh) > 1
+        these = "LayerNorms" if plural else "LayerNorm"
+        verb, start = ("are", "start") if plural else ("is", "starts")
+        notes.append(
+            f"{source}: the per-output {these} {names} {verb} not in the "
+            f"checkpoint and {start} fresh (gamma 1, beta 0), as when the "
+            "official detection code initialises its backbone from "
+            "ImageNet weights (init_weights loads the classification state "
+            "dict non-strictly)."
+        )
+    converted.notes.extend(notes)
+    height, width = config["input_shape"][:2]
+    if config.get("absolute_position_embedding") and height != width:
+        raise ConversionError(
+            f"{source} has an absolute position embedding for a "
+            f"{height}x{width} input; the backbone needs a square "
+            "pre-training size."
+        )
+    if checkpoint.family == dense_swin.FAMILY:
+        pretrain = config["pretrain_image_size"]
+    else:
+        pretrain = height if height is not None else 224
+    config = dense_swin.backbone_config(config, out_indices, window, pretrain)
+    return Checkpoint(
+        source=source,
+        format=checkpoint.format,
+        family=dense_swin.FAMILY,
+        config=config,
+        weights=converted,
+        preprocessing=dict(checkpoint.preprocessing),
+        meta=checkpoint.meta,
+        training_meta=checkpoint.training_meta,
+    )
