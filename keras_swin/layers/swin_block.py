@@ -27,12 +27,21 @@ class SwinBlock(ConfigFromArguments, keras.layers.Layer):
     x = x + DropPath(W-MSA(norm1(x))); x = x + DropPath(MLP(norm2(x))).
 
     The window layout follows the official code and Hugging Face for any
-    map size: if min(H, W) <= window the window becomes min(H, W) and the
-    shift 0; the normalised map is zero-padded on the bottom/right to a
-    multiple of the window, then cyclically shifted by -shift, attended in
-    windows (with the shift mask), shifted back and cropped. For static
-    sizes the layout and mask come from numpy once per size; a TensorFlow
-    graph with unknown H, W builds them in-graph.
+    map size: with `window_mode="clamp"` (official classification code,
+    Hugging Face `SwinModel`), if min(H, W) <= window the window becomes
+    min(H, W) and the shift 0; with `window_mode="pad"` (official
+    detection/segmentation backbone, Hugging Face `SwinBackbone`) window
+    and shift never change. The normalised map is zero-padded on the
+    bottom/right to a multiple of the window, then cyclically shifted by
+    -shift, attended in windows (with the shift mask of the padded grid;
+    the padded zeros are attended, not masked), shifted back and cropped.
+    For static sizes the layout and mask come from numpy once per size; a
+    TensorFlow graph with unknown H, W builds them in-graph.
+
+    A block with `trainable=False` runs in inference mode (no dropout or
+    drop path) even inside `fit`, as a frozen stage of the official
+    detection code (`_freeze_stages` puts it in `eval()`) and as Keras'
+    `BatchNormalization` does.
 
     Args:
         dim: channels C.
@@ -47,6 +56,7 @@ class SwinBlock(ConfigFromArguments, keras.layers.Layer):
         drop_path_rate: stochastic depth rate of both residual branches.
         layer_norm_epsilon: epsilon of norm1 and norm2 (1e-5 in Swin).
         use_relative_position_bias: False removes the relative bias.
+        window_mode: "clamp" or "pad" (see above).
         **kwargs: base `Layer` arguments.
 
     Shapes:
@@ -73,9 +83,11 @@ class SwinBlock(ConfigFromArguments, keras.layers.Layer):
         drop_path_rate: float = 0.0,
         layer_norm_epsilon: float = 1e-5,
         use_relative_position_bias: bool = True,
+        window_mode: str = "clamp",
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.window_mode = windows.check_window_mode(window_mode)
         if not 0 <= shift_size < window_size:
             raise ValueError(
                 f"shift_size must be in [0, window_size={window_size}), got "
@@ -135,7 +147,11 @@ class SwinBlock(ConfigFromArguments, keras.layers.Layer):
         if height is not None and width is not None:
             # Convert the layout's constants now, outside any trace.
             m, shift, hp, wp = windows.padded_window(
-                height, width, self.window_size, self.shift_size
+                height,
+                width,
+                self.window_size,
+                self.shift_size,
+                self.window_mode,
             )
             if self.use_relative_position_bias:
                 windows.constant(
@@ -167,7 +183,11 @@ class SwinBlock(ConfigFromArguments, keras.layers.Layer):
         """
         if isinstance(height, int) and isinstance(width, int):
             m, shift, hp, wp = windows.padded_window(
-                height, width, self.window_size, self.shift_size
+                height,
+                width,
+                self.window_size,
+                self.shift_size,
+                self.window_mode,
             )
             mask = None
             if shift:
@@ -176,7 +196,7 @@ class SwinBlock(ConfigFromArguments, keras.layers.Layer):
                 )
             return m, shift, hp, wp, mask
         m, shift, hp, wp = windows.dynamic_padded_window(
-            height, width, self.window_size, self.shift_size
+            height, width, self.window_size, self.shift_size, self.window_mode
         )
         return (
             m,
@@ -210,6 +230,8 @@ class SwinBlock(ConfigFromArguments, keras.layers.Layer):
         return x
 
     def call(self, inputs, training=None):
+        if not self.trainable:
+            training = False
         inputs = gradient_barrier(inputs)
         height, width = inputs.shape[1], inputs.shape[2]
         if height is None or width is None:
@@ -251,6 +273,11 @@ class SwinStage(ConfigFromArguments, keras.layers.Layer):
         shifted_windows: False disables the shift in every block (Table 4
             ablation).
         use_relative_position_bias: False removes the relative bias.
+        window_mode: "clamp" or "pad", see `SwinBlock`.
+        gradient_checkpointing: recompute each block's activations in the
+            backward pass instead of keeping them (the official
+            `use_checkpoint`; Keras rematerialisation, `keras.RematScope`),
+            trading compute for training memory. Outputs are unchanged.
         **kwargs: base `Layer` arguments.
 
     Shapes:
@@ -277,6 +304,8 @@ class SwinStage(ConfigFromArguments, keras.layers.Layer):
         layer_norm_epsilon: float = 1e-5,
         shifted_windows: bool = True,
         use_relative_position_bias: bool = True,
+        window_mode: str = "clamp",
+        gradient_checkpointing: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -303,21 +332,28 @@ class SwinStage(ConfigFromArguments, keras.layers.Layer):
         self.layer_norm_epsilon = layer_norm_epsilon
         self.shifted_windows = shifted_windows
         self.use_relative_position_bias = use_relative_position_bias
+        self.window_mode = windows.check_window_mode(window_mode)
+        self.gradient_checkpointing = bool(gradient_checkpointing)
         shift = window_size // 2 if shifted_windows else 0
-        self.blocks = [
+        with keras.RematScope(mode="full" if gradient_checkpointing else None):
+            self.blocks = self._make_blocks(depth, shift, rates)
+
+    def _make_blocks(self, depth, shift, rates):
+        return [
             SwinBlock(
-                dim,
-                num_heads,
-                window_size=window_size,
+                self.dim,
+                self.num_heads,
+                window_size=self.window_size,
                 shift_size=shift if j % 2 else 0,
-                mlp_ratio=mlp_ratio,
-                qkv_bias=qkv_bias,
-                qk_scale=qk_scale,
-                dropout_rate=dropout_rate,
-                attention_dropout_rate=attention_dropout_rate,
+                mlp_ratio=self.mlp_ratio,
+                qkv_bias=self.qkv_bias,
+                qk_scale=self.qk_scale,
+                dropout_rate=self.dropout_rate,
+                attention_dropout_rate=self.attention_dropout_rate,
                 drop_path_rate=rates[j],
-                layer_norm_epsilon=layer_norm_epsilon,
-                use_relative_position_bias=use_relative_position_bias,
+                layer_norm_epsilon=self.layer_norm_epsilon,
+                use_relative_position_bias=self.use_relative_position_bias,
+                window_mode=self.window_mode,
                 name=f"blocks_{j}",
                 dtype=self.dtype_policy,
             )

@@ -228,10 +228,39 @@ def effective_window(
     return window_size, shift_size
 
 
+#: How a Swin block lays out windows on a map not larger than the window.
+#: "clamp": the window shrinks to min(H, W) and the shift to 0 (official
+#: classification code, Hugging Face `SwinModel`); "pad": the window and
+#: shift stay, the map is zero-padded up to the window (official detection
+#: and segmentation backbone, Hugging Face `SwinBackbone`).
+WINDOW_MODES = ("clamp", "pad")
+
+
+def check_window_mode(window_mode: str) -> str:
+    """`window_mode` if it is one of `WINDOW_MODES`, else a ValueError.
+
+    Example:
+        >>> check_window_mode("pad")
+        'pad'
+    """
+    if window_mode not in WINDOW_MODES:
+        raise ValueError(
+            f"window_mode must be one of {WINDOW_MODES}, got "
+            f"{window_mode!r}: 'clamp' shrinks the window of a small map "
+            "(classification code), 'pad' pads the map up to the window "
+            "(detection/segmentation code)."
+        )
+    return window_mode
+
+
 def padded_window(
-    height: int, width: int, window_size: int, shift_size: int
+    height: int,
+    width: int,
+    window_size: int,
+    shift_size: int,
+    window_mode: str = "clamp",
 ) -> tuple[int, int, int, int]:
-    """`effective_window` plus the map size padded to that window.
+    """The window, shift and padded map size a block uses on (H, W).
 
     Pure Python (no numpy), so compilers can trace it.
 
@@ -240,6 +269,9 @@ def padded_window(
         width: map width W before padding.
         window_size: configured window M.
         shift_size: configured shift.
+        window_mode: "clamp" (`effective_window`: a map not larger than
+            the window is attended whole, unshifted) or "pad" (window and
+            shift unchanged whatever the map size).
 
     Returns:
         (window, shift, padded_height, padded_width) as ints.
@@ -247,8 +279,13 @@ def padded_window(
     Example:
         >>> padded_window(8, 8, 7, 3)
         (7, 3, 14, 14)
+        >>> padded_window(4, 3, 7, 3, "pad")
+        (7, 3, 7, 7)
     """
-    window, shift = effective_window(height, width, window_size, shift_size)
+    if window_mode == "pad":
+        window, shift = window_size, shift_size
+    else:
+        window, shift = effective_window(height, width, window_size, shift_size)
     return (
         window,
         shift,
@@ -257,7 +294,9 @@ def padded_window(
     )
 
 
-def dynamic_padded_window(height, width, window_size: int, shift_size: int):
+def dynamic_padded_window(
+    height, width, window_size: int, shift_size: int, window_mode="clamp"
+):
     """In-graph twin of `padded_window` for tensor map sizes.
 
     Args:
@@ -265,6 +304,8 @@ def dynamic_padded_window(height, width, window_size: int, shift_size: int):
         width: map width W before padding (scalar int tensor).
         window_size: configured window M (int).
         shift_size: configured shift (int).
+        window_mode: "clamp" or "pad", as in `padded_window`; with "pad"
+            the window and shift are the ints given.
 
     Returns:
         (window, shift, padded_height, padded_width) as scalar int tensors.
@@ -274,6 +315,14 @@ def dynamic_padded_window(height, width, window_size: int, shift_size: int):
         >>> [int(v) for v in dynamic_padded_window(t(8), t(8), 7, 3)]
         [7, 3, 14, 14]
     """
+    if window_mode == "pad":
+        window = window_size
+        return (
+            window,
+            shift_size,
+            (height + window - 1) // window * window,
+            (width + window - 1) // window * window,
+        )
     smallest = ops.minimum(height, width)
     clamp = smallest <= window_size
     window = ops.where(clamp, smallest, window_size)
