@@ -787,7 +787,7 @@ def _select_state_dict(obj: Any, key: str | None) -> tuple[dict, str]:
 #: Most objects `read_pth_extras` walks: a real checkpoint's extras (an
 #: mmdet `meta`, an optimizer's state) hold a few thousand; more means a
 #: pickle that shares one object many times over (a hostile file).
-MAX_EXTRA_OBJECTS = 2**21
+MAX_EXTRA_OBJECTS = 2**18
 # Deeper nesting is summarised: real metadata is a few levels deep.
 _MAX_EXTRA_DEPTH = 64
 
