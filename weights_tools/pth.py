@@ -812,6 +812,8 @@ def _plain_extras(obj: dict, state: dict) -> dict:
     `"<tensor float32 [96, 3, 4, 4]>"`. Tuples and sets become lists,
     dict keys strings; other stand-ins a short `"<...>"` summary.
     """
+    if obj is state:  # the top level is the state dict: nothing beside
+        return {}
     budget = [MAX_EXTRA_OBJECTS]
 
     def plain(value: Any, depth: int) -> Any:

@@ -388,6 +388,24 @@ def test_bad_dense_checkpoints_are_refused(tmp_path, bad):
         convert_checkpoint(_save(tmp_path, state))
 
 
+def test_extras_of_legacy_and_bare_files(tmp_path):
+    state = collections.OrderedDict(w=torch.zeros(2, 3))
+    legacy = tmp_path / "legacy.pth"
+    torch.save(
+        {"meta": {"CLASSES": ("x",), "epoch": 3}, "state_dict": state},
+        legacy,
+        _use_new_zipfile_serialization=False,
+    )
+    assert read_checkpoint_extras(legacy) == {
+        "meta": {"CLASSES": ["x"], "epoch": 3}
+    }
+    bare = tmp_path / "bare.pth"
+    torch.save(state, bare)
+    assert read_checkpoint_extras(bare) == {}
+    classifier = golden("swin_official", "tiny_w7_224") / "checkpoint.pth"
+    assert convert_checkpoint(classifier).training_meta is None
+
+
 def test_extras_are_bounded(tmp_path):
     path = _save(tmp_path, _dense_state(ape=False))
     with pytest.raises(CheckpointError, match="max_pickle_bytes"):
