@@ -32,6 +32,7 @@ FLOORS = {
     "keras_swin._import_hooks": 1,
     "keras_swin.utils": 1,
     "keras_swin.layers": 2,
+    "keras_swin.layers.interpolation": 2,
     "keras_swin.models": 3,
     "keras_swin.imagenet": 3,
     "keras_swin.flops": 3,
