@@ -30,6 +30,7 @@ _EXPORTS = {
     "SwinSmall": "keras_swin.applications",
     "SwinTiny": "keras_swin.applications",
     "SwinTransformer": "keras_swin.applications",
+    "SwinBackbone": "keras_swin.models.swin_backbone",
     "VIT_CONFIGS": "keras_swin.models.vit",
     "ViTBase16": "keras_swin.applications",
     "ViTBase32": "keras_swin.applications",
@@ -41,6 +42,7 @@ _EXPORTS = {
     "VisionTransformer": "keras_swin.applications",
     "swin_feature_model": "keras_swin.models.swin",
     "load_checkpoint": "keras_swin.applications",
+    "load_backbone": "keras_swin.applications",
     "checkpoint_notes": "keras_swin.weights.loading",
     "weights_source": "keras_swin.weights.loading",
     "preprocess_input": "keras_swin.imagenet",
@@ -58,10 +60,17 @@ __getattr__, __dir__ = lazy_exports(
 )
 
 
+#: Modules whose import registers this package's serialisable classes:
+#: every layer, and the model subclasses a `.keras` file may name
+#: (`keras_swin>SwinBackbone`, also inside KerasHub task models).
+_REGISTERING = ("keras_swin.layers", "keras_swin.models.swin_backbone")
+
+
 def _register_layers() -> None:
-    """Imports `keras_swin.layers`, which registers every layer with Keras."""
+    """Imports the modules that register this package's classes with Keras."""
     try:
-        importlib.import_module("keras_swin.layers")
+        for module in _REGISTERING:
+            importlib.import_module(module)
     except Exception as error:  # never break the user's `import keras`
         warnings.warn(
             f"keras_swin could not register its layers with Keras "

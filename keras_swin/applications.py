@@ -33,6 +33,7 @@ from keras_swin.weights.loading import (
     preprocessing_for,
     resolve_weights_argument,
 )
+from weights_tools.backbone import as_backbone
 from weights_tools.common import ConversionError
 from weights_tools.convert import (
     Checkpoint,
@@ -313,25 +314,17 @@ def build_from_checkpoint(
             f"load_checkpoint sets {reserved} itself; use classes=0 for a "
             "headless model that outputs the pooled features."
         )
-    config = dict(checkpoint.config)
-    stored_classes = config.pop("classes")
-    stored_shape = config.pop("input_shape")
-    config.update(overrides)
-    classes = stored_classes if classes is None else classes
-    if not isinstance(classes, int) or classes < 0:
-        raise ValueError(f"classes must be an int >= 0, got {classes!r}.")
-    include_top = classes > 0
-    config.update(
-        include_top=include_top,
-        input_shape=stored_shape if input_shape is None else input_shape,
-        classes=classes if include_top else 1000,
+    config, classes = family.checkpoint_arguments(
+        family,
+        {**checkpoint.config, **overrides},
+        input_shape=input_shape,
+        classes=classes,
         classifier_activation=classifier_activation,
-        pooling=None if include_top else family.headless_pooling(config),
     )
     config.setdefault("preprocessing", preprocessing_for(checkpoint, classes))
     model = family.builder(**config)
     # classes=0 asks for no head: dropping the stored one is no news.
-    load_into(model, checkpoint, config, warn=include_top)
+    load_into(model, checkpoint, config, warn=classes > 0)
     return model
 
 
@@ -431,6 +424,61 @@ def load_checkpoint(
         classes=classes,
         classifier_activation=classifier_activation,
         overrides=overrides,
+    )
+
+
+def load_backbone(
+    path,
+    *,
+    out_indices=(0, 1, 2, 3),
+    input_shape=(None, None, 3),
+    format: str | None = None,
+    **overrides,
+) -> keras.Model:
+    """A Swin dense-prediction backbone from any Swin checkpoint.
+
+    The way the official detection and segmentation code starts from
+    ImageNet weights: a classification checkpoint (official, timm or
+    Hugging Face) gives the stages, its final `norm` and `head` are
+    dropped, and the output norms `norm{i}` start fresh (gamma 1, beta
+    0); a dense checkpoint (official mmdetection / mmsegmentation `.pth`,
+    Hugging Face `SwinBackbone` or UperNet folder) gives everything,
+    with `out_indices` chosen anew (norms it lacks start fresh, those not
+    asked for are dropped). The notes say which (`checkpoint_notes`).
+
+    The backbone always has the dense code's window semantics
+    (`window_mode="pad"`): a classification model's last stage at 224 px
+    (7x7 map, window 7) is shifted here and was not in the classifier,
+    as in the official detection code.
+
+    Args:
+        path: checkpoint file or folder.
+        out_indices: stages whose normalised outputs are returned.
+        input_shape: (H, W, C); default any size.
+        format: force a source format instead of detecting it.
+        **overrides: further `SwinBackbone` arguments (e.g.
+            `drop_path_rate=0.2`, `frozen_stages=1`,
+            `gradient_checkpointing=True`).
+
+    Returns:
+        A `SwinBackbone` mapping (B, H, W, C) images to
+        {"P{i+2}": (B, H_i, W_i, C_i)}.
+
+    Raises:
+        ConversionError: not a Swin checkpoint, or a stage whose relative
+            position table was clamped below the window.
+
+    Example:
+        >>> backbone = load_backbone("swin_tiny_patch4_window7_224.pth",
+        ...                          out_indices=(1, 2, 3))
+        >>> sorted(backbone.pyramid_outputs)
+        ['P3', 'P4', 'P5']
+    """
+    checkpoint = as_backbone(
+        convert_checkpoint(path, format=format), out_indices=out_indices
+    )
+    return build_from_checkpoint(
+        checkpoint, input_shape=input_shape, overrides=overrides
     )
 
 

@@ -5,7 +5,11 @@ from keras_swin.layers.drop_path import DropPath, linear_drop_path_rates
 from keras_swin.layers.mlp import Mlp
 from keras_swin.layers.patch_embed import PatchEmbed
 from keras_swin.layers.patch_merging import PatchMerging
-from keras_swin.layers.position import ClassToken, PositionEmbedding
+from keras_swin.layers.position import (
+    ClassToken,
+    PositionEmbedding,
+    ResizedPositionEmbedding,
+)
 from keras_swin.layers.preprocessing_info import PreprocessingInfo
 from keras_swin.layers.swin_block import SwinBlock, SwinStage
 from keras_swin.layers.token_pooling import TokenPooling
@@ -27,6 +31,7 @@ __all__ = [
     "PatchMerging",
     "PositionEmbedding",
     "PreprocessingInfo",
+    "ResizedPositionEmbedding",
     "SwinBlock",
     "SwinStage",
     "TokenPooling",

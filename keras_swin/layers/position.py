@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from keras_swin.layers import interpolation
 from keras_swin.layers._serialization import ConfigFromArguments, register
 
 
@@ -101,6 +102,74 @@ class PositionEmbedding(ConfigFromArguments, keras.layers.Layer):
 
     def call(self, inputs):
         return inputs + ops.cast(self.embedding, inputs.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+
+@register
+class ResizedPositionEmbedding(ConfigFromArguments, keras.layers.Layer):
+    """Adds a position embedding stored at one grid, resized to each map.
+
+    The official detection backbone's `ape`: the embedding is a learned
+    (1, gh, gw, C) grid at the pre-training size, interpolated to the
+    (H, W) of every input (`F.interpolate(mode="bicubic")` there) and
+    added. At the stored grid nothing is interpolated, so the result is
+    the plain sum. Works with sizes known only at run time.
+
+    Args:
+        grid: (gh, gw), the stored grid.
+        method: interpolation, one of `keras_swin.layers.interpolation`'s
+            methods: "bicubic" (PyTorch, a = -0.75, align_corners False),
+            "bicubic_antialias" (timm) or "zoom" (corner-aligned linear).
+        initializer: initializer of the embedding; truncated N(0, 0.02).
+        **kwargs: base `Layer` arguments.
+
+    Shapes:
+        inputs: (B, H, W, C) -> (B, H, W, C).
+
+    Example:
+        >>> layer = ResizedPositionEmbedding((56, 56))
+        >>> layer(keras.ops.ones((2, 63, 84, 96))).shape
+        (2, 63, 84, 96)
+    """
+
+    def __init__(
+        self, grid, method: str = "bicubic", initializer=None, **kwargs
+    ):
+        super().__init__(**kwargs)
+        grid = tuple(int(g) for g in grid)
+        if len(grid) != 2 or min(grid) < 1:
+            raise ValueError(
+                f"grid must be (height, width) of positive ints, got {grid}."
+            )
+        if method not in interpolation.METHODS:
+            raise ValueError(
+                f"method must be one of {interpolation.METHODS}, got "
+                f"{method!r}."
+            )
+        if initializer is None:
+            initializer = keras.initializers.TruncatedNormal(stddev=0.02)
+        self.grid = grid
+        self.method = method
+        self.initializer = keras.initializers.get(initializer)
+
+    def build(self, input_shape):
+        self.embedding = self.add_weight(
+            shape=(1, *self.grid, input_shape[-1]),
+            initializer=self.initializer,
+            name="embedding",
+        )
+
+    def call(self, inputs):
+        height, width = inputs.shape[1], inputs.shape[2]
+        if height is None or width is None:
+            shape = ops.shape(inputs)
+            height, width = shape[1], shape[2]
+        embedding = interpolation.resize_grid(
+            ops.cast(self.embedding, "float32"), (height, width), self.method
+        )
+        return inputs + ops.cast(embedding, inputs.dtype)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)

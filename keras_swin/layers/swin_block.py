@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import keras
 from keras import ops
 
@@ -274,10 +276,10 @@ class SwinStage(ConfigFromArguments, keras.layers.Layer):
             ablation).
         use_relative_position_bias: False removes the relative bias.
         window_mode: "clamp" or "pad", see `SwinBlock`.
-        gradient_checkpointing: recompute each block's activations in the
-            backward pass instead of keeping them (the official
-            `use_checkpoint`; Keras rematerialisation, `keras.RematScope`),
-            trading compute for training memory. Outputs are unchanged.
+        gradient_checkpointing: in training, recompute each block's
+            activations in the backward pass instead of keeping them (the
+            official `use_checkpoint`; `keras.remat`), trading compute for
+            training memory. Outputs are unchanged.
         **kwargs: base `Layer` arguments.
 
     Shapes:
@@ -335,11 +337,7 @@ class SwinStage(ConfigFromArguments, keras.layers.Layer):
         self.window_mode = windows.check_window_mode(window_mode)
         self.gradient_checkpointing = bool(gradient_checkpointing)
         shift = window_size // 2 if shifted_windows else 0
-        with keras.RematScope(mode="full" if gradient_checkpointing else None):
-            self.blocks = self._make_blocks(depth, shift, rates)
-
-    def _make_blocks(self, depth, shift, rates):
-        return [
+        self.blocks = [
             SwinBlock(
                 self.dim,
                 self.num_heads,
@@ -367,7 +365,13 @@ class SwinStage(ConfigFromArguments, keras.layers.Layer):
     def call(self, inputs, training=None):
         x = inputs
         for block in self.blocks:
-            x = block(x, training=training)
+            if self.gradient_checkpointing and training:
+                # `training` is bound here, not passed through the
+                # rematerialised function: JAX would trace it and
+                # TensorFlow's recompute_grad takes no keyword arguments.
+                x = keras.remat(functools.partial(block, training=True))(x)
+            else:
+                x = block(x, training=training)
         return x
 
     def compute_output_shape(self, input_shape):

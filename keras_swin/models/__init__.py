@@ -18,10 +18,12 @@ from keras_swin.models.swin import (
     SwinTransformer,
     swin_feature_model,
 )
+from keras_swin.models.swin_backbone import SwinBackbone
 from keras_swin.models.vit import VIT_CONFIGS, VisionTransformer
 
 __all__ = [
     "SWIN_CONFIGS",
+    "SwinBackbone",
     "VIT_CONFIGS",
     "SwinTransformer",
     "VisionTransformer",

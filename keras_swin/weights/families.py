@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from keras_swin.models import swin, vit
+from keras_swin.models import swin, swin_backbone, vit
 from weights_tools.common import Converter
 from weights_tools.formats import CONVERTERS
 
@@ -52,6 +52,11 @@ class Family:
             timm-style architecture name of a release.
         alias_sizes: further image sizes an alias ("imagenet") looks for
             when the model's own size has no release.
+        checkpoint_arguments: `(family, stored config, input_shape=,
+            classes=, classifier_activation=) -> (builder arguments,
+            classes)`: how `load_checkpoint`'s arguments apply to a
+            converted checkpoint's config (`classifier_arguments` for a
+            classifier family, `backbone_arguments` for a backbone).
 
     Example:
         >>> FAMILIES["swin"].release_name("swin_tiny", 224, 7)
@@ -67,6 +72,7 @@ class Family:
     headless_pooling: Callable[[dict], str]
     release_name: Callable[[str, int, int | None], str]
     alias_sizes: tuple = ()
+    checkpoint_arguments: Callable | None = None
 
     @property
     def converters(self) -> tuple[Converter, ...]:
@@ -94,6 +100,100 @@ class Family:
         return None
 
 
+def classifier_arguments(
+    family: Family,
+    config: dict,
+    *,
+    input_shape=None,
+    classes: int | None = None,
+    classifier_activation=None,
+) -> tuple[dict, int]:
+    """Builder arguments of a classifier family's checkpoint.
+
+    Args:
+        family: the family (its `headless_pooling`).
+        config: the checkpoint's builder arguments, with its `classes`
+            and `input_shape`.
+        input_shape: the shape to build for; default the checkpoint's.
+        classes: the head's classes; default the checkpoint's; 0 gives a
+            headless model that outputs the pooled features.
+        classifier_activation: the head's activation.
+
+    Returns:
+        (builder arguments, classes).
+
+    Example:
+        >>> kwargs, classes = classifier_arguments(FAMILIES["swin"],
+        ...     dict(embed_dim=96, classes=1000, input_shape=(224, 224, 3)),
+        ...     classes=0)
+        >>> kwargs["pooling"], classes
+        ('avg', 0)
+    """
+    config = dict(config)
+    stored_classes = config.pop("classes")
+    stored_shape = config.pop("input_shape")
+    classes = stored_classes if classes is None else classes
+    if not isinstance(classes, int) or classes < 0:
+        raise ValueError(f"classes must be an int >= 0, got {classes!r}.")
+    include_top = classes > 0
+    config.update(
+        include_top=include_top,
+        input_shape=stored_shape if input_shape is None else input_shape,
+        classes=classes if include_top else 1000,
+        classifier_activation=classifier_activation,
+        pooling=None if include_top else family.headless_pooling(config),
+    )
+    return config, classes
+
+
+def backbone_arguments(
+    family: Family,
+    config: dict,
+    *,
+    input_shape=None,
+    classes: int | None = None,
+    classifier_activation=None,
+) -> tuple[dict, int]:
+    """Builder arguments of a backbone family's checkpoint (no head).
+
+    Args:
+        family: the family.
+        config: the checkpoint's builder arguments (`input_shape` is
+            (None, None, C) for a dense checkpoint).
+        input_shape: the shape to build for; default the checkpoint's.
+        classes: None or 0 (a backbone has no head).
+        classifier_activation: None (a backbone has no head).
+
+    Returns:
+        (builder arguments, 0).
+
+    Raises:
+        ValueError: `classes` or `classifier_activation` given.
+
+    Example:
+        >>> kwargs, _ = backbone_arguments(FAMILIES["swin_backbone"],
+        ...     dict(embed_dim=96, classes=0, input_shape=(None, None, 3)),
+        ...     input_shape=(512, 512, 3))
+        >>> kwargs["image_shape"]
+        (512, 512, 3)
+    """
+    if classes or classifier_activation is not None:
+        raise ValueError(
+            f"A {family.name} checkpoint builds a backbone without a "
+            f"classifier head; classes={classes!r} and "
+            f"classifier_activation={classifier_activation!r} do not apply "
+            "(put a task head on its outputs, or load a classification "
+            "checkpoint with keras_swin.load_checkpoint)."
+        )
+    config = dict(config)
+    config.pop("classes", None)
+    stored_shape = config.pop("input_shape", (None, None, 3))
+    config["image_shape"] = tuple(
+        stored_shape if input_shape is None else input_shape
+    )
+    return config, 0
+
+
 def _swin_release(variant: str, size: int, window) -> str:
     return f"{variant}_patch4_window{window}_{size}"
 
@@ -118,6 +218,18 @@ FAMILIES: dict[str, Family] = {
             release_arguments=dict(patch_size=4),
             headless_pooling=lambda config: "avg",
             release_name=_swin_release,
+            checkpoint_arguments=classifier_arguments,
+        ),
+        Family(
+            name="swin_backbone",
+            builder=swin_backbone.SwinBackbone,
+            application="SwinBackbone",
+            configs=swin.SWIN_CONFIGS,
+            variant_keys=("embed_dim", "depths", "num_heads"),
+            release_arguments=dict(patch_size=4),
+            headless_pooling=lambda config: None,
+            release_name=_swin_release,
+            checkpoint_arguments=backbone_arguments,
         ),
         Family(
             name="vit",
@@ -140,6 +252,7 @@ FAMILIES: dict[str, Family] = {
             headless_pooling=_vit_pooling,
             release_name=_vit_release,
             alias_sizes=(384,),
+            checkpoint_arguments=classifier_arguments,
         ),
     )
 }
