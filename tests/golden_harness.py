@@ -75,6 +75,11 @@ def case_inputs(folder: str | os.PathLike):
     return np.ascontiguousarray(x.transpose(0, 2, 3, 1))
 
 
+#: The per-stage maps of a dense-prediction (detection/segmentation)
+#: backbone case: `out{i}`, (B, H_i, W_i, C_i), for each output stage i.
+DENSE_OUTPUTS = "outputs_nhwc.npz"
+
+
 def _case_checkpoint(folder: Path):
     for name in ("checkpoint.pth", "checkpoint.npz"):
         if (folder / name).exists():
@@ -91,7 +96,9 @@ def _case_files(folder: Path):
     checkpoint = _case_checkpoint(folder)
     if checkpoint is None:  # e.g. padded_250/: the parent's weights
         checkpoint = _case_checkpoint(folder.parent)
-    if checkpoint is None or not (folder / "logits.npy").exists():
+    if checkpoint is None or not (
+        (folder / "logits.npy").exists() or (folder / DENSE_OUTPUTS).exists()
+    ):
         return None
     pooled = next(
         (
@@ -174,7 +181,9 @@ def run_parity(
     `checkpoint.npz` (official ViT) or a timm / Hugging Face checkpoint
     folder (config.json + weights; a sub-folder without weights, such as
     `padded_250/`, uses its parent's), `inputs_nhwc.npy` or `inputs.json`
-    (see `case_inputs`), `logits.npy`,
+    (see `case_inputs`), and `logits.npy` or, for a dense backbone
+    (official detection/segmentation checkpoint), `outputs_nhwc.npz`
+    (`DENSE_OUTPUTS`, compared with the backbone's `P{i+2}` maps);
     optionally `features.npy` / `pre_logits.npy` (the pooled head input)
     and, for Swin, `stages.npz` or `stages_first_image.npz` (per-stage
     outputs, see `golden_stage_layers`).
@@ -225,6 +234,14 @@ def run_parity(
             case = folder.resolve().name
         images = case_inputs(folder)
         shape = (images.shape[1], images.shape[2], images.shape[3])
+        if (folder / DENSE_OUTPUTS).exists():
+            # A backbone of any size, as the dense code runs it.
+            backbone = load_checkpoint(checkpoint, input_shape=(None, None, 3))
+            maps = _forward(backbone, images)
+            for key, value in np.load(folder / DENSE_OUTPUTS).items():
+                level = f"P{int(key.removeprefix('out')) + 2}"
+                compare(case, level, maps[level], value)
+            continue
         model = load_checkpoint(checkpoint, input_shape=shape)
         compare(
             case,
