@@ -175,7 +175,8 @@ def build_model(
         name=model,
     )
     variants = {"swin_digits": ("swin", DIGITS_MODEL)}
-    for family in FAMILIES.values():
+    # The classifier families (a backbone family shares Swin's table).
+    for family in (FAMILIES[name] for name in APPLICATIONS):
         variants.update(
             (key, (family.name, config))
             for key, config in family.configs.items()
