@@ -339,3 +339,24 @@ def test_bad_arguments(kwargs, message):
     arguments = dict(TINY, **kwargs)
     with pytest.raises(ValueError, match=message):
         SwinBackbone(**arguments)
+
+
+def test_dense_conversion_round_trips(tmp_path):
+    from weights_tools.convert import save_checkpoint
+
+    folder = DENSE / "seg_e24_w7_out123_128x96"
+    images = np.load(folder / "inputs_nhwc.npy")
+    reference = np.load(folder / "outputs_nhwc.npz")["out3"]
+    converted = tmp_path / "backbone.safetensors"
+    save_checkpoint(convert_checkpoint(folder / "checkpoint.pth"), converted)
+    from_arrays = keras_swin.load_checkpoint(converted)
+    assert isinstance(from_arrays, SwinBackbone)
+    assert from_arrays.out_indices == (1, 2, 3)
+    saved = tmp_path / "backbone.keras"
+    from_arrays.save(saved)
+    from_file = keras_swin.load_checkpoint(saved)
+    for model in (from_arrays, from_file):
+        got = _predict(model, images)["P5"]
+        np.testing.assert_allclose(
+            got, reference, rtol=0, atol=_tolerance(reference)
+        )
