@@ -16,7 +16,11 @@ on the same machine it measures:
   same Keras backend;
 * the machine's float32 matrix-multiply peak, which bounds these
   matmul-bound models;
-* a size sweep (224, 448, 896 px, batch 1) of Swin-T against ViT-B/16.
+* a size sweep (224, 448, 896 px, batch 1) of Swin-T against ViT-B/16;
+* the dense row (`benchmarks/dense.py`, model `swin_t_backbone`): the
+  Swin-T detection backbone's inference at 512x512 and 800x1216 and its
+  training memory with and without gradient checkpointing, each case in
+  its own process.
 
 Each (Keras backend, model, precision) runs in a fresh worker process
 (`python -m benchmarks.bench --worker`, with the clone on its
@@ -61,6 +65,8 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks import dense
+
 #: The clone's root: the worker processes import `benchmarks.bench` and
 #: `keras_swin` from here.
 ROOT = Path(__file__).resolve().parents[1]
@@ -90,6 +96,8 @@ MODELS = {
             mlp_dim=3072,
         ),
     },
+    # The dense row (benchmarks/dense.py): Swin-T as a detection backbone.
+    **dense.MODELS,
 }
 
 IMPLEMENTATIONS = ("keras_swin", "keras_hub", "hf_torch")
@@ -160,6 +168,8 @@ def case_flops(case: dict) -> float:
         35.1...
     """
     passes = 3 if case["mode"] == "train" else 1
+    if dense.is_dense(case["model"]):
+        return 2.0 * dense.case_macs(case) * case["batch"] * passes
     return 2.0 * macs(case["model"], case["size"]) * case["batch"] * passes
 
 
@@ -514,7 +524,8 @@ def run_interleaved(cases: list[dict]) -> list[dict]:
     machine slows all of them alike and their ratios stay fair. Rounds go
     on until `min_iters` rounds and `min_time` seconds (of the first
     case's settings). Each timed call directly follows `PRIMER_CALLS`
-    untimed calls of the same case, so it never inherits another
+    untimed calls of the same case (none when a case is measured alone,
+    as every call then follows its own), so it never inherits another
     framework's state: spinning OpenMP/Eigen worker threads, or a heap
     just trimmed by another allocator (measured: a TensorFlow training
     step right after a PyTorch one ran 1.6x slower, even 3 s later).
@@ -549,8 +560,13 @@ def run_interleaved(cases: list[dict]) -> list[dict]:
             result["backend"], _gpu_kind(result["backend"]) is not None
         )
         try:
+            if result.get("dense"):
+                # Imports are not the model's memory.
+                dense.preload(result)
             before = _memory_before(memory)
-            if result["impl"] == "hf_torch":
+            if result.get("dense"):
+                call = dense.runner(result)
+            elif result["impl"] == "hf_torch":
                 call = _torch_runner(result)
             else:
                 call = _keras_runner(result)
@@ -579,8 +595,9 @@ def run_interleaved(cases: list[dict]) -> list[dict]:
         for entry in list(live):
             result, call, times = entry
             try:
-                # Untimed primer: the timed call follows its own kind.
-                for _ in range(PRIMER_CALLS):
+                # Untimed primer: the timed call follows its own kind
+                # (alone in its set, every call already does).
+                for _ in range(PRIMER_CALLS if len(cases) > 1 else 0):
                     call()
                 t = time.perf_counter()
                 call()
@@ -706,6 +723,8 @@ def plan(
                 f"unknown {name} {bad}; expected some of {list(allowed)}."
             )
     timing = dict(warmup=warmup, min_iters=min_iters, min_time=min_time)
+    dense_models = [m for m in models if dense.is_dense(m)]
+    models = [m for m in models if not dense.is_dense(m)]
     processes = []
     peak_backends = list(backends)
     if "hf_torch" in implementations and "torch" not in peak_backends:
@@ -786,6 +805,10 @@ def plan(
             sets = [row for row in sets if row]
             if sets:
                 processes.append(sets)
+    if dense_models:
+        processes += dense.plan(
+            backends, implementations, modes, timing, models=dense_models
+        )
     return processes
 
 
@@ -916,10 +939,15 @@ def _log_line(result: dict) -> str:
         return f"{_dtype(result)} matmul peak {result['backend']}: " + (
             f"{rate / 1e9:.1f} GFLOP/s" if rate else result.get("error", "")
         )
+    size = f"{result['size']}px"
+    if result.get("dense"):
+        size = f"{result['size']}x{result['width']}" + (
+            " checkpointed" if result.get("checkpoint") else ""
+        )
     name = (
         f"{result['impl']}/{_backend_label(result)}"
         f" {result['model']} {result['mode']} {result['dtype']}"
-        f" b{result['batch']} {result['size']}px"
+        f" b{result['batch']} {size}"
     )
     if "error" in result:
         return f"{name}: {result['error']}"
@@ -1111,7 +1139,9 @@ def markdown(report: dict) -> str:
     main = [
         r
         for r in results
-        if r.get("impl") not in ("peak", None) and r.get("mode") != "sweep"
+        if r.get("impl") not in ("peak", None)
+        and r.get("mode") != "sweep"
+        and not r.get("dense")
     ]
     keys = []
     for r in main:
@@ -1125,11 +1155,12 @@ def markdown(report: dict) -> str:
         )
         if key not in keys:
             keys.append(key)
-    lines += [
-        "| model | mode | precision | implementation | backend | images/s "
-        "| ms/call | MiB | vs PyTorch | vs KerasHub | % peak |",
-        "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|",
-    ]
+    if main:
+        lines += [
+            "| model | mode | precision | implementation | backend | images/s "
+            "| ms/call | MiB | vs PyTorch | vs KerasHub | % peak |",
+            "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|",
+        ]
     for process, model, mode, dtype, batch, size in keys:
         same = dict(
             process=process,
@@ -1218,6 +1249,7 @@ def markdown(report: dict) -> str:
                 + " | ".join(cells)
                 + " |"
             )
+    lines += dense.markdown(results, _backend_label, peaks.get("float32"))
     errors = [r for r in results if "error" in r]
     if report.get("skipped") or errors:
         lines += ["", "Not measured:"]
@@ -1247,8 +1279,12 @@ def _case_key(result: dict) -> tuple:
         "dtype",
         "batch",
         "size",
+        "width",
     )
-    return tuple(result.get(k) for k in names) + (bool(result.get("compile")),)
+    return tuple(result.get(k) for k in names) + (
+        bool(result.get("compile")),
+        bool(result.get("checkpoint")),
+    )
 
 
 def merge(old: dict, new: dict) -> dict:
@@ -1462,6 +1498,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="seconds allowed to one worker process (default: %(default)s)",
     )
     parser.add_argument(
+        "--report",
+        default="latest",
+        help="name of the report's files in --output: NAME.json and NAME.md "
+        "(default: %(default)s; the dense row alone: --models "
+        "swin_t_backbone --report dense)",
+    )
+    parser.add_argument(
         "--output",
         default=str(ROOT / "benchmarks" / "results"),
         help="folder of latest.json and latest.md (default: the clone's "
@@ -1511,13 +1554,14 @@ def run_from_args(args) -> int:
         min_time=args.min_time,
     )
     out = Path(args.output)
-    if args.merge and (out / "latest.json").exists():
-        report = merge(json.loads((out / "latest.json").read_text()), report)
+    name = getattr(args, "report", "latest")
+    if args.merge and (out / f"{name}.json").exists():
+        report = merge(json.loads((out / f"{name}.json").read_text()), report)
     table = markdown(report)
-    _write_atomic(out / "latest.json", json.dumps(report, indent=1) + "\n")
-    _write_atomic(out / "latest.md", table)
+    _write_atomic(out / f"{name}.json", json.dumps(report, indent=1) + "\n")
+    _write_atomic(out / f"{name}.md", table)
     print(table)
-    print(f"wrote {out / 'latest.json'} and {out / 'latest.md'}")
+    print(f"wrote {out / f'{name}.json'} and {out / f'{name}.md'}")
     return 0
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from helpers import BACKEND
 
-from benchmarks import bench
+from benchmarks import bench, dense
 from keras_swin.cli import main as cli_main
 from keras_swin.flops import swin_flops
 
@@ -176,7 +176,8 @@ def test_markdown_shares_are_of_the_peak_of_the_rows_precision():
 
 
 def test_plan_covers_the_issue_and_rejects_unknown_names():
-    processes = bench.plan()
+    # The dense row's processes are checked in test_dense_plan_*.
+    processes = [p for p in bench.plan() if not p[0][0].get("dense")]
     sets = [row for process in processes for row in process]
     cases = [c for row in sets for c in row]
     assert {c["backend"] for c in cases if c["impl"] == "peak"} == {
@@ -608,3 +609,415 @@ def test_cli_command_passes_every_argument_to_the_script(capsys):
         cli_main(["benchmark", "--help"])
     assert exited.value.code == 0
     assert capsys.readouterr().out.startswith("usage: keras-swin benchmark")
+
+
+# ---------------------------------------------------------- dense row --
+
+
+@pytest.fixture
+def tiny_dense(monkeypatch):
+    """A small dense Swin backbone spec, so dense worker cases run fast."""
+    spec = {
+        "family": "swin_dense",
+        "title": "Swin backbone tiny",
+        "config": dict(
+            embed_dim=8,
+            depths=(1, 1),
+            num_heads=(1, 2),
+            window_size=4,
+            patch_size=4,
+            out_indices=(0, 1),
+        ),
+    }
+    monkeypatch.setattr(
+        bench, "MODELS", dict(bench.MODELS, swin_dense_tiny=spec)
+    )
+    monkeypatch.setattr(
+        dense, "MODELS", dict(dense.MODELS, swin_dense_tiny=spec)
+    )
+
+
+def _dense_case(**overrides):
+    case = dict(
+        impl="keras_swin",
+        backend=BACKEND,
+        process=BACKEND,
+        model="swin_dense_tiny",
+        mode="inference",
+        dtype="float32",
+        batch=1,
+        size=36,
+        width=52,
+        compile=BACKEND != "torch",
+        checkpoint=False,
+        dense=True,
+        **TIMING,
+    )
+    case.update(overrides)
+    if case["impl"] == "hf_torch":
+        case.update(backend="torch", compile=False)
+    return case
+
+
+def test_dense_macs_count_by_hand():
+    # 3x3 image, patch 1, 2 channels, window 2 (one block): the map is
+    # padded to 4x4, i.e. 4 windows of 4 tokens. Patch embedding 9*2*1,
+    # patch norm 18, norm1 18, attention per window 4*2*3*2 (qkv) +
+    # 2*4*4*2 (scores, weighted sum) + 4*2*2 (proj) = 128, so 512; MLP
+    # 2*9*2*2 = 72, norm2 18, output norm 18: 674.
+    assert (
+        dense.dense_macs(
+            3,
+            3,
+            embed_dim=2,
+            depths=(1,),
+            window_size=2,
+            patch_size=1,
+            mlp_ratio=1.0,
+            out_indices=(0,),
+            in_channels=1,
+        )
+        == 674
+    )
+
+
+def test_dense_macs_is_the_classification_count_without_head_plus_norms():
+    # At 224 px every Swin-T map is a multiple of the window: nothing is
+    # padded or clamped, so the dense count is the classification count
+    # without the head and the final norm, plus one norm per output.
+    grids = [(56, 96), (28, 192), (14, 384), (7, 768)]
+    expected = swin_flops(classes=0) - 7 * 7 * 768
+    expected += sum(side * side * dim for side, dim in grids)
+    assert dense.dense_macs(224, 224) == expected
+    # 800x1216: the 200x304 map is padded to 203x308 for attention.
+    assert dense.dense_macs(800, 1216) > dense.dense_macs(224, 224) * (
+        800 * 1216 / 224**2
+    )
+    case = dict(model="swin_t_backbone", size=800, width=1216, batch=1)
+    assert bench.case_flops(dict(case, mode="train")) == (
+        2 * 3 * dense.dense_macs(800, 1216)
+    )
+
+
+def test_dense_plan_is_selectable_and_runs_every_case_alone():
+    processes = bench.plan(
+        models=["swin_t_backbone"], dtypes=["float32"], sweep_sizes=()
+    )
+    cases = [c for p in processes for row in p for c in row]
+    assert [c["backend"] for c in cases if c["impl"] == "peak"] == [
+        "tensorflow",
+        "jax",
+        "torch",
+    ]
+    dense_processes = [p for p in processes if p[0][0]["impl"] != "peak"]
+    # One case per process: no peak is shared between cases.
+    assert all(len(p) == 1 and len(p[0]) == 1 for p in dense_processes)
+    cases = [p[0][0] for p in dense_processes]
+    assert all(c["dense"] and c["batch"] == 1 for c in cases)
+    assert {c["dtype"] for c in cases} == {"float32"}
+    inference = [c for c in cases if c["mode"] == "inference"]
+    assert {(c["size"], c["width"]) for c in inference} == {
+        (512, 512),
+        (800, 1216),
+    }
+    # keras-swin and KerasHub on every backend, the reference once a size.
+    assert len(inference) == 2 * (3 * 2 + 1)
+    assert sorted(
+        (c["impl"], c["process"]) for c in inference if c["size"] == 512
+    ) == sorted(
+        [(i, b) for i in ("keras_swin", "keras_hub") for b in bench.BACKENDS]
+        + [("hf_torch", "torch")]
+    )
+    train = [c for c in cases if c["mode"] == "train"]
+    assert {(c["size"], c["width"]) for c in train} == {(512, 512)}
+    assert sorted(
+        (c["impl"], c["process"], c["checkpoint"]) for c in train
+    ) == (
+        sorted(
+            (i, b, k)
+            for i, b in [("keras_swin", b) for b in bench.BACKENDS]
+            + [("hf_torch", "torch")]
+            for k in (False, True)
+        )
+    )
+    compiled = {c["process"] for c in cases if c["compile"]}
+    assert compiled == {"tensorflow", "jax"}
+    # Only what is asked: no dense case for the classification models,
+    # none for latency alone.
+    assert not any(
+        c.get("dense")
+        for p in bench.plan(models=["swin_t"], sweep_sizes=())
+        for row in p
+        for c in row
+    )
+    assert not any(
+        c.get("dense")
+        for p in bench.plan(models=["swin_t_backbone"], modes=["latency"])
+        for row in p
+        for c in row
+    )
+
+
+def test_dense_cli_option_selects_the_row_and_names_the_report(
+    monkeypatch, tmp_path
+):
+    seen = {}
+
+    def fake_run(**kwargs):
+        seen.update(kwargs)
+        return {
+            "machine": {"cpu": "cpu", "cpu_count": 2, "versions": {}},
+            "skipped": [],
+            "results": [],
+            "seconds": 1.0,
+        }
+
+    monkeypatch.setattr(bench, "run", fake_run)
+    args = bench.build_parser().parse_args(
+        [
+            "--models",
+            "swin_t_backbone",
+            "--report",
+            "dense",
+            "--output",
+            str(tmp_path),
+        ]
+    )
+    assert bench.run_from_args(args) == 0
+    assert seen["models"] == ["swin_t_backbone"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "dense.json",
+        "dense.md",
+    ]
+
+
+@pytest.mark.parametrize("checkpoint", [False, True])
+def test_dense_keras_swin_cases_run(tiny_dense, checkpoint):
+    for mode in ("inference", "train"):
+        if mode == "inference" and checkpoint:
+            continue
+        case = _dense_case(mode=mode, checkpoint=checkpoint)
+        result = bench.run_case(case)
+        _assert_measured(result, case)
+        assert result["width"] == 52 and result["checkpoint"] is checkpoint
+        assert result["flops_per_s"] * result["median_s"] == pytest.approx(
+            2 * (3 if mode == "train" else 1) * dense.case_macs(case)
+        )
+
+
+@pytest.mark.parametrize("checkpoint", [False, True])
+def test_dense_pytorch_reference_runs(tiny_dense, checkpoint):
+    pytest.importorskip("transformers", reason="the PyTorch reference")
+    for mode in ("inference", "train"):
+        case = _dense_case(impl="hf_torch", mode=mode, checkpoint=checkpoint)
+        _assert_measured(bench.run_case(case), case)
+
+
+def test_dense_keras_hub_has_no_training_row(tiny_dense):
+    pytest.importorskip("keras_hub", reason="the keras-hub baseline")
+    result = bench.run_case(_dense_case(impl="keras_hub", mode="train"))
+    assert result["error"] == f"ValueError: {dense.KERAS_HUB_TRAIN_NOTE}"
+
+
+def _dense_report():
+    base = dict(model="swin_t_backbone", dtype="float32", batch=1, dense=True)
+    infer = dict(base, mode="inference", checkpoint=False)
+
+    def timed(ips, mib, macs):
+        return dict(
+            images_per_s=ips,
+            ms_per_call=1000.0 / ips,
+            memory_mib=mib,
+            flops_per_s=2 * macs * ips,
+        )
+
+    small, large = dense.dense_macs(512, 512), dense.dense_macs(800, 1216)
+    results = [
+        dict(impl="peak", backend="torch", flops_per_s=100e9, size=2048),
+        dict(
+            infer,
+            impl="keras_swin",
+            backend="jax",
+            process="jax",
+            compile=True,
+            size=512,
+            width=512,
+            **timed(3.0, 700.0, small),
+        ),
+        dict(
+            infer,
+            impl="keras_hub",
+            backend="jax",
+            process="jax",
+            compile=True,
+            size=512,
+            width=512,
+            **timed(1.5, 650.0, small),
+        ),
+        dict(
+            infer,
+            impl="hf_torch",
+            backend="torch",
+            process="torch",
+            compile=False,
+            size=512,
+            width=512,
+            **timed(2.0, 500.0, small),
+        ),
+        dict(
+            infer,
+            impl="keras_swin",
+            backend="jax",
+            process="jax",
+            compile=True,
+            size=800,
+            width=1216,
+            error="RuntimeError: out of memory",
+        ),
+        dict(
+            infer,
+            impl="hf_torch",
+            backend="torch",
+            process="torch",
+            compile=False,
+            size=800,
+            width=1216,
+            **timed(0.5, 1500.0, large),
+        ),
+    ]
+    for impl, backend, off, on in (
+        ("keras_swin", "jax", (800.0, 1000.0), (500.0, 1300.0)),
+        ("hf_torch", "torch", (1200.0, 900.0), (900.0, 1350.0)),
+    ):
+        for checkpoint, (mib, ms) in ((False, off), (True, on)):
+            results.append(
+                dict(
+                    base,
+                    impl=impl,
+                    backend=backend,
+                    process=backend,
+                    mode="train",
+                    compile=backend != "torch",
+                    checkpoint=checkpoint,
+                    size=512,
+                    width=512,
+                    images_per_s=1000.0 / ms,
+                    ms_per_call=ms,
+                    memory_mib=mib,
+                    flops_per_s=1.0,
+                )
+            )
+    return {
+        "machine": {"cpu": "cpu", "cpu_count": 2, "gpu": None, "versions": {}},
+        "skipped": [],
+        "results": results,
+        "seconds": 10.0,
+    }
+
+
+def _row(text, *needles):
+    lines = [
+        line
+        for line in text.splitlines()
+        if all(n in line for n in needles) and line.startswith("|")
+    ]
+    assert len(lines) == 1, (needles, lines)
+    return [c.strip() for c in lines[0].split("|")][1:-1]
+
+
+def test_dense_markdown_reports_ratios_memory_and_checkpoint_saving():
+    text = bench.markdown(_dense_report())
+    # Only the dense section: no empty main table.
+    assert "| model | mode | precision |" not in text
+    header = _row(text, "| model | implementation | backend | 512x512")
+    assert header[3:] == [
+        "512x512 images/s",
+        "MiB",
+        "vs PyTorch",
+        "% peak",
+        "800x1216 images/s",
+        "MiB",
+        "vs PyTorch",
+        "% peak",
+    ]
+    # 3 images/s over the reference's 2 -> 1.50x; 2 * macs * 3 of 100
+    # GFLOP/s; at 800x1216 this case failed.
+    share = 2 * dense.dense_macs(512, 512) * 3.0 / 100e9 * 100
+    assert _row(text, "| keras_swin | jax | 3.00 |")[3:] == [
+        "3.00",
+        "700",
+        "1.50x",
+        f"{share:.0f}",
+        "error",
+        "error",
+        "–",
+        "–",
+    ]
+    assert _row(text, "keras_hub (last stage only)")[3:6] == [
+        "1.50",
+        "650",
+        "0.75x",
+    ]
+    assert _row(text, "| hf_torch | torch eager |", "0.50")[5] == "–"
+    assert dense.KERAS_HUB_NOTE in text
+    # Training: 800 -> 500 MiB saves 300 MiB, 37.5%; 1300 / 1000 ms.
+    assert _row(text, "| keras_swin | jax | 1000 |") == [
+        "Swin-T backbone",
+        "keras_swin",
+        "jax",
+        "1000",
+        "800",
+        "1300",
+        "500",
+        "300",
+        "38",
+        "1.30",
+    ]
+    assert _row(text, "| hf_torch | torch eager | 900 |")[7:] == [
+        "300",
+        "25",
+        "1.50",
+    ]
+    assert "RuntimeError: out of memory" in text
+    assert dense.KERAS_HUB_TRAIN_NOTE in text
+
+
+def test_checkpoint_saving_needs_both_cases():
+    results = _dense_report()["results"]
+    assert dense.checkpoint_saving(results, "keras_swin", "jax") == {
+        "without_mib": 800.0,
+        "with_mib": 500.0,
+        "saved_mib": 300.0,
+        "saved_percent": 37.5,
+        "slowdown": 1.3,
+    }
+    alone = [r for r in results if not r.get("checkpoint")]
+    assert dense.checkpoint_saving(alone, "keras_swin", "jax") is None
+    assert dense.checkpoint_saving(results, "keras_swin", "torch") is None
+
+
+def test_merge_keeps_checkpointed_and_plain_cases_apart():
+    report = _dense_report()
+    train = [r for r in report["results"] if r.get("mode") == "train"]
+    again = dict(train[1], memory_mib=450.0)  # keras_swin checkpointed
+    new = dict(report, results=[again], seconds=1.0)
+    merged = bench.merge(report, new)
+    assert len(merged["results"]) == len(report["results"])
+    saving = dense.checkpoint_saving(merged["results"], "keras_swin", "jax")
+    assert (saving["without_mib"], saving["with_mib"]) == (800.0, 450.0)
+    # The two sizes of one implementation are two cases too.
+    sizes = {
+        (r["size"], r["width"])
+        for r in merged["results"]
+        if r.get("impl") == "hf_torch" and r.get("mode") == "inference"
+    }
+    assert sizes == {(512, 512), (800, 1216)}
+
+
+def test_benchmarks_readme_shows_the_dense_report():
+    """benchmarks/README.md shows benchmarks/results/dense.md verbatim."""
+    report = ROOT / "benchmarks" / "results" / "dense.md"
+    if not report.exists():
+        pytest.skip("no dense report yet")
+    readme = (ROOT / "benchmarks" / "README.md").read_text()
+    assert report.read_text().strip() in readme
