@@ -41,6 +41,7 @@ _EXPORTS = {
     "ViTTiny16": "keras_swin.applications",
     "VisionTransformer": "keras_swin.applications",
     "swin_feature_model": "keras_swin.models.swin",
+    "vit_feature_model": "keras_swin.models.vit",
     "load_checkpoint": "keras_swin.applications",
     "load_backbone": "keras_swin.applications",
     "checkpoint_notes": "keras_swin.weights.loading",

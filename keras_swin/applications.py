@@ -30,6 +30,7 @@ from keras_swin.weights.families import Family, get_family
 from keras_swin.weights.loading import (
     load_into,
     load_weights,
+    per_call_position_arguments,
     preprocessing_for,
     resolve_weights_argument,
 )
@@ -71,6 +72,9 @@ def _build(family: Family, args: tuple, kwargs: dict, weights) -> keras.Model:
         and config.get("preprocessing") is None
     ):
         config["preprocessing"] = resolved.preprocessing
+    if resolved is not None and resolved.checkpoint is not None:
+        # ViT at any size: the embedding stays at the weights' grid.
+        config.update(per_call_position_arguments(resolved.checkpoint, config))
     model = family.builder(**config)
     load_weights(model, resolved, config)
     return model
@@ -321,6 +325,8 @@ def build_from_checkpoint(
         classes=classes,
         classifier_activation=classifier_activation,
     )
+    # ViT at any size: the embedding stays at the checkpoint's grid.
+    config.update(per_call_position_arguments(checkpoint, config))
     config.setdefault("preprocessing", preprocessing_for(checkpoint, classes))
     model = family.builder(**config)
     # classes=0 asks for no head: dropping the stored one is no news.

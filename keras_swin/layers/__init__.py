@@ -12,8 +12,10 @@ from keras_swin.layers.position import (
 )
 from keras_swin.layers.preprocessing_info import PreprocessingInfo
 from keras_swin.layers.swin_block import SwinBlock, SwinStage
+from keras_swin.layers.token_grid import TokenGrid
 from keras_swin.layers.token_pooling import TokenPooling
 from keras_swin.layers.vit_encoder import ViTEncoder, ViTEncoderBlock
+from keras_swin.layers.vit_position import ViTPositionEmbedding
 from keras_swin.layers.window_attention import WindowAttention
 from keras_swin.layers.windows import (
     relative_position_index,
@@ -34,9 +36,11 @@ __all__ = [
     "ResizedPositionEmbedding",
     "SwinBlock",
     "SwinStage",
+    "TokenGrid",
     "TokenPooling",
     "ViTEncoder",
     "ViTEncoderBlock",
+    "ViTPositionEmbedding",
     "WindowAttention",
     "linear_drop_path_rates",
     "relative_position_index",

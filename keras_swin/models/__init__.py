@@ -19,7 +19,11 @@ from keras_swin.models.swin import (
     swin_feature_model,
 )
 from keras_swin.models.swin_backbone import SwinBackbone
-from keras_swin.models.vit import VIT_CONFIGS, VisionTransformer
+from keras_swin.models.vit import (
+    VIT_CONFIGS,
+    VisionTransformer,
+    vit_feature_model,
+)
 
 __all__ = [
     "SWIN_CONFIGS",
@@ -28,4 +32,5 @@ __all__ = [
     "SwinTransformer",
     "VisionTransformer",
     "swin_feature_model",
+    "vit_feature_model",
 ]

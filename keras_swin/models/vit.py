@@ -8,9 +8,13 @@ from keras_swin.layers import (
     ClassToken,
     PatchEmbed,
     PositionEmbedding,
+    TokenGrid,
     TokenPooling,
     ViTEncoder,
+    ViTEncoderBlock,
+    ViTPositionEmbedding,
 )
+from keras_swin.layers.interpolation import METHODS as RESIZE_METHODS
 from keras_swin.models._common import (
     check_head_arguments,
     defer_size_check,
@@ -67,6 +71,26 @@ VIT_CONFIGS = {
 _CLASSIFIERS = ("token", "gap")
 
 
+def _stored_grid(value, input_grid, patch_size: int) -> tuple[int, int]:
+    """The (gh, gw) grid of the position embedding's weights."""
+    if value is None:
+        if input_grid is not None:
+            return input_grid
+        return (224 // patch_size, 224 // patch_size)
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = (value, value)
+    try:
+        grid = tuple(int(v) for v in value)
+    except (TypeError, ValueError):
+        grid = ()
+    if len(grid) != 2 or min(grid) < 1:
+        raise ValueError(
+            "position_embedding_grid must be a positive int or (rows, "
+            f"columns) of patches, got {value!r}."
+        )
+    return grid
+
+
 def VisionTransformer(
     patch_size: int = 16,
     hidden_size: int = 768,
@@ -85,6 +109,8 @@ def VisionTransformer(
     num_register_tokens: int = 0,
     position_embedding_on_prefix: bool = True,
     pooled_norm: bool = False,
+    position_embedding_grid=None,
+    position_embedding_resize: str | None = None,
     include_top: bool = True,
     input_tensor=None,
     input_shape=None,
@@ -135,11 +161,26 @@ def VisionTransformer(
         pooled_norm: apply the final LayerNorm to the pooled vector
             (`fc_norm`, timm's default for `global_pool="avg"`) instead of
             to every token at the end of the encoder.
+        position_embedding_grid: (gh, gw) patch grid the position
+            embedding is stored at (an int: square), the grid of the
+            weights' pre-training size. Default: the input's grid for a
+            static `input_shape`, `224 // patch_size` for one with None
+            sides. When it differs from the input's grid, the embedding
+            is resized at every call (see `position_embedding_resize`).
+        position_embedding_resize: how the stored embedding is resized to
+            the grid of each input when they differ (class and register
+            rows kept): "zoom" (official ViT, `scipy.ndimage.zoom` order
+            1, the default), "bicubic" (Hugging Face, torch bicubic) or
+            "bicubic_antialias" (timm). `load_checkpoint` passes the
+            method of the checkpoint's source. At the stored grid nothing
+            is resized: the output equals the static model's bit for bit.
         include_top: add pooling, `pre_logits` and `head`.
         input_tensor: optional Keras tensor as image input.
-        input_shape: (H, W, C); default (224, 224, 3). H and W must be
-            static multiples of `patch_size` (the position embedding is
-            made for that grid).
+        input_shape: (H, W, C); default (224, 224, 3). A static H and W
+            must be multiples of `patch_size`; None sides give a model
+            that takes any size per call (the patch convolution drops a
+            remainder, like the official VALID convolution), with the
+            position embedding resized in-graph to each grid.
         pooling: without the top: None (tokens (B, N, D) after the final
             norm), "token", "avg" or "max" (vector (B, D), followed by
             `pre_logits` when `representation_size` is set, like the
@@ -161,6 +202,12 @@ def VisionTransformer(
         ...                           classes=10)
         >>> model(keras.ops.zeros((1, 224, 224, 3))).shape
         (1, 10)
+        >>> any_size = VisionTransformer(patch_size=16, hidden_size=64,
+        ...     num_layers=2, num_heads=4, mlp_dim=128, classes=10,
+        ...     input_shape=(None, None, 3), position_embedding_grid=14,
+        ...     position_embedding_resize="bicubic")
+        >>> any_size(keras.ops.zeros((1, 320, 256, 3))).shape
+        (1, 10)
     """
     if classifier not in _CLASSIFIERS:
         raise ValueError(
@@ -180,37 +227,60 @@ def VisionTransformer(
     )
     if pooling == "token" and not class_token:
         raise ValueError('pooling="token" needs a class token.')
+    if position_embedding_resize is None:
+        position_embedding_resize = "zoom"
+    if position_embedding_resize not in RESIZE_METHODS:
+        raise ValueError(
+            f"position_embedding_resize must be one of {RESIZE_METHODS}, "
+            f"got {position_embedding_resize!r}."
+        )
     image, inputs = resolve_inputs(input_tensor, input_shape, 224)
     height, width = image.shape[1], image.shape[2]
-    if (
-        height is None
-        or width is None
-        or height % patch_size
-        or (width % patch_size)
-    ):
+    any_size = height is None or width is None
+    if not any_size and (height % patch_size or width % patch_size):
         raise ValueError(
-            "ViT needs a static input size that is a multiple of the patch "
-            f"size {patch_size}, got input shape {tuple(image.shape[1:])}."
+            "ViT needs an input size that is a multiple of the patch size "
+            f"{patch_size}, got input shape {tuple(image.shape[1:])}; or "
+            "pass input_shape=(None, None, 3) for a model of any size."
         )
+    grid = _stored_grid(
+        position_embedding_grid,
+        None if any_size else (height // patch_size, width // patch_size),
+        patch_size,
+    )
+    # The static path: an embedding made for the input's grid, as before.
+    resized = any_size or grid != (height // patch_size, width // patch_size)
 
-    x = PatchEmbed(
+    patches = PatchEmbed(
         patch_size,
         hidden_size,
         use_norm=False,
         pad_to_patch=False,
-        # The position embedding is made for this size.
-        input_size=(height, width),
+        # A static model's position embedding is made for this size.
+        input_size=None if any_size else (height, width),
         name="patch_embed",
     )(record_preprocessing(image, preprocessing))
-    x = keras.layers.Reshape((-1, hidden_size), name="flatten")(x)
+    x = keras.layers.Reshape((-1, hidden_size), name="flatten")(patches)
+
+    def add_position_embedding(tokens, prefix: int):
+        if not resized:
+            return PositionEmbedding(name="pos_embed")(tokens)
+        return ViTPositionEmbedding(
+            grid,
+            num_prefix_tokens=prefix,
+            method=position_embedding_resize,
+            name="pos_embed",
+        )([tokens, patches])
+
+    num_prefix_tokens = int(class_token) + num_register_tokens
     if not position_embedding_on_prefix:
-        x = PositionEmbedding(name="pos_embed")(x)
+        x = add_position_embedding(x, 0)
     if num_register_tokens:
         x = ClassToken(num_tokens=num_register_tokens, name="reg_token")(x)
     if class_token:
         x = ClassToken(name="cls_token")(x)
     if position_embedding_on_prefix:
-        x = PositionEmbedding(name="pos_embed")(x)
+        x = add_position_embedding(x, num_prefix_tokens)
     x = keras.layers.Dropout(dropout_rate, name="pos_drop")(x)
     x = ViTEncoder(
         hidden_size,
@@ -230,8 +300,9 @@ def VisionTransformer(
     if include_top:
         pooling = "token" if classifier == "token" else "avg"
     if pooling is not None:
-        prefix = int(class_token) + num_register_tokens
-        x = TokenPooling(pooling, num_prefix_tokens=prefix, name="pool")(x)
+        x = TokenPooling(
+            pooling, num_prefix_tokens=num_prefix_tokens, name="pool"
+        )(x)
         if pooled_norm:
             x = keras.layers.LayerNormalization(
                 epsilon=layer_norm_epsilon, name="fc_norm"
@@ -248,3 +319,110 @@ def VisionTransformer(
     model = keras.Model(inputs, x, name=name)
     defer_size_check(model, image)
     return model
+
+
+def _block_indices(block_indices, num_layers: int) -> list[int]:
+    """Block indices in 0 .. num_layers - 1 (negative ones count back)."""
+    if block_indices is None:
+        return list(range(num_layers))
+    if isinstance(block_indices, int):
+        block_indices = (block_indices,)
+    chosen = []
+    for index in block_indices:
+        if isinstance(index, bool) or not isinstance(index, int):
+            raise ValueError(
+                f"block_indices must be ints, got {block_indices!r}."
+            )
+        if not -num_layers <= index < num_layers:
+            raise ValueError(
+                f"Block index {index} is out of range: the model has "
+                f"{num_layers} blocks (0 .. {num_layers - 1}, or negative "
+                "from the end)."
+            )
+        index %= num_layers
+        if index not in chosen:
+            chosen.append(index)
+    if not chosen:
+        raise ValueError("block_indices must name at least one block.")
+    return sorted(chosen)
+
+
+def vit_feature_model(
+    model: keras.Model,
+    block_indices=None,
+    *,
+    norm: bool = False,
+    name: str | None = None,
+) -> keras.Model:
+    """A model that outputs a ViT's block outputs as NHWC patch grids.
+
+    The intermediate layers a dense-prediction head reads from a ViT (DPT
+    takes blocks 2, 5, 8, 11 of ViT-B; ViTDet the last): the output of
+    encoder block `blocks_{k}`, without the class and register tokens,
+    laid out on the patch grid. The blocks are the model's own layers
+    (same weights, same weight paths), called one by one from the
+    encoder's input; the final LayerNorm is applied only with `norm=True`
+    (timm's `forward_intermediates(norm=True)`). Works for a model of any
+    input size (`input_shape=(None, None, 3)`): each grid has the size of
+    that call's patch grid.
+
+    Args:
+        model: a model from `VisionTransformer` or a ViT variant, with or
+            without its head.
+        block_indices: the blocks to output (ints; negative ones count
+            from the end, -1 is the last block); default all blocks.
+        norm: pass each output through the encoder's final LayerNorm
+            `encoder/norm` (not available with `pooled_norm=True`).
+        name: name of the new model; default `"{model.name}_features"`.
+
+    Returns:
+        A `keras.Model` with the model's inputs and a dict of outputs
+        `{"block_{k}": (B, H / p, W / p, D)}`, one per chosen block k.
+
+    Raises:
+        ValueError: `model` has no ViT encoder (`encoder`) or patch
+            embedding (`patch_embed`), an index is out of range, or
+            `norm=True` without a final LayerNorm.
+
+    Example:
+        >>> vit = VisionTransformer(patch_size=16, hidden_size=64,
+        ...     num_layers=4, num_heads=4, mlp_dim=128, include_top=False,
+        ...     input_shape=(None, None, 3))
+        >>> features = vit_feature_model(vit, block_indices=(1, -1))
+        >>> maps = features(keras.ops.zeros((1, 224, 320, 3)))
+        >>> {k: tuple(v.shape) for k, v in maps.items()}
+        {'block_1': (1, 14, 20, 64), 'block_3': (1, 14, 20, 64)}
+    """
+    layers = {layer.name: layer for layer in model.layers}
+    encoder = layers.get("encoder")
+    if not isinstance(encoder, ViTEncoder) or "patch_embed" not in layers:
+        raise ValueError(
+            f"{model.name!r} is not a ViT built by VisionTransformer: it "
+            "needs the layers `patch_embed` and `encoder` (a ViTEncoder)."
+        )
+    indices = _block_indices(block_indices, len(encoder.blocks))
+    if norm and encoder.norm is None:
+        raise ValueError(
+            "norm=True needs the encoder's final LayerNorm, but this model "
+            "normalises the pooled vector instead (pooled_norm=True)."
+        )
+    prefix = sum(
+        layer.num_tokens
+        for layer in model.layers
+        if isinstance(layer, ClassToken)
+    )
+    patches = layers["patch_embed"].output
+    x = encoder.input
+    outputs = {}
+    for k in range(indices[-1] + 1):
+        block = encoder.blocks[k]
+        if not isinstance(block, ViTEncoderBlock):  # pragma: no cover
+            raise ValueError(f"encoder block {k} is a {type(block)}.")
+        x = block(x)
+        if k in indices:
+            tokens = encoder.norm(x) if norm else x
+            outputs[f"block_{k}"] = TokenGrid(prefix, name=f"block_{k}_grid")(
+                [tokens, patches]
+            )
+    inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
+    return keras.Model(inputs, outputs, name=name or f"{model.name}_features")

@@ -196,6 +196,63 @@ def load_into(
     return list(checkpoint.notes)
 
 
+#: The builder arguments of a position embedding resized at every call.
+_PER_CALL_POSITION = ("position_embedding_grid", "position_embedding_resize")
+
+
+def per_call_position_arguments(checkpoint: Checkpoint, config: dict) -> dict:
+    """Builder arguments for a ViT checkpoint loaded at any input size.
+
+    A model built with `input_shape=(None, None, C)` keeps the position
+    embedding at the checkpoint's own patch grid and resizes it at every
+    call, the way the checkpoint's source library fine-tunes at another
+    size (`Converter.position_resampling`: official `.npz` "zoom",
+    Hugging Face "bicubic", timm "bicubic_antialias"). A static input
+    size gets nothing here: the embedding is resampled once, when
+    loading (`weights_tools.convert.resample_mismatched`).
+
+    Args:
+        checkpoint: the converted checkpoint.
+        config: the builder arguments so far (`input_shape`,
+            `patch_size`); arguments already set (not None) are kept.
+
+    Returns:
+        `position_embedding_grid` and `position_embedding_resize` for a
+        checkpoint with a ViT position embedding (`pos_embed/embedding`)
+        built for None sides, else an empty dict.
+
+    Example:
+        >>> arguments = per_call_position_arguments(
+        ...     convert_checkpoint("ViT-B_16.npz"),
+        ...     dict(input_shape=(None, None, 3), patch_size=16))
+        >>> arguments["position_embedding_grid"]
+        (14, 14)
+        >>> arguments["position_embedding_resize"]
+        'zoom'
+    """
+    shape = config.get("input_shape")
+    stored = checkpoint.config.get("input_shape")
+    patch = config.get("patch_size") or checkpoint.config.get("patch_size")
+    if (
+        "pos_embed/embedding" not in checkpoint.weights.weights
+        or shape is None
+        or None not in tuple(shape)[:2]
+        or stored is None
+        or None in tuple(stored)[:2]
+        or not patch
+    ):
+        return {}
+    values = (
+        (stored[0] // patch, stored[1] // patch),
+        checkpoint.converter.position_resampling,
+    )
+    return {
+        key: value
+        for key, value in zip(_PER_CALL_POSITION, values, strict=True)
+        if config.get(key) is None
+    }
+
+
 def preprocessing_for(checkpoint: Checkpoint, classes: int) -> dict:
     """The `PreprocessingInfo` arguments a model of `checkpoint` records.
 
