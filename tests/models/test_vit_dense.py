@@ -222,22 +222,25 @@ def test_static_path_is_the_default():
 
 
 def token_grid_reference(model, x, blocks, prefix):
-    """Block outputs by running the encoder's blocks one by one, eagerly.
+    """Block outputs from the encoder's blocks chained in a plain model.
 
-    The tokens entering the encoder come from a sub-model of `model`; the
-    blocks are applied in turn; the prefix tokens are dropped and the
-    patch tokens laid out on the (H/p, W/p) grid with numpy.
+    The tokens entering the encoder come from a sub-model of `model`; a
+    second model chains the encoder's blocks on a token sequence; the
+    prefix tokens are dropped and the patch tokens laid out on the
+    (H/p, W/p) grid with numpy.
     """
     encoder = model.get_layer("encoder")
-    tokens = keras.Model(model.input, encoder.input)(x)
+    tokens = predict(keras.Model(model.input, encoder.input), x)
+    sequence = keras.Input((None, tokens.shape[-1]))
+    chained, y = [], sequence
+    for block in encoder.blocks:
+        y = block(y)
+        chained.append(y)
+    outputs = predict(keras.Model(sequence, chained), tokens)
     grid = (x.shape[1] // 4, x.shape[2] // 4)
-    outputs = {}
-    for k, block in enumerate(encoder.blocks):
-        tokens = block(tokens)
-        if k in blocks:
-            patch_tokens = to_numpy(tokens)[:, prefix:]
-            outputs[k] = patch_tokens.reshape(len(x), *grid, -1)
-    return outputs
+    return {
+        k: outputs[k][:, prefix:].reshape(len(x), *grid, -1) for k in blocks
+    }
 
 
 @pytest.mark.parametrize("layout", ["class+registers", "gap"])
@@ -273,6 +276,7 @@ def test_last_grid_with_norm_is_the_model_output():
     )
 
 
+@pytest.mark.slow
 def test_intermediate_grids_match_the_official_vit():
     """Block outputs of the official JAX ViT (golden), prefix dropped."""
     case = golden("vit_official", "tiny_repr_32")
