@@ -13,10 +13,12 @@ import numpy as np
 import pytest
 from helpers import BACKEND, assert_parity, golden, predict, to_numpy
 
+import keras_swin
 from keras_swin import load_checkpoint
 from keras_swin.layers import TokenGrid, ViTPositionEmbedding
 from keras_swin.layers.interpolation import METHODS
 from keras_swin.models.vit import VisionTransformer, vit_feature_model
+from weights_tools.convert import checkpoint_config
 from weights_tools.resample import resize_position_embedding
 
 ARCH = dict(
@@ -339,6 +341,19 @@ def test_load_checkpoint_method_override():
         position_embedding_resize="bicubic",
     )
     assert model.get_layer("pos_embed").method == "bicubic"
+
+
+def test_weights_argument_any_size_uses_the_source_method():
+    """The builders' `weights=<checkpoint>` path keeps the grid too."""
+    path = golden("timm", "vit_tiny_e64_d2_224", "model.safetensors")
+    config = checkpoint_config(path)
+    for key in ("family", "format", "input_shape"):
+        config.pop(key)
+    model = keras_swin.VisionTransformer(
+        **config, weights=path, input_shape=(None, None, 3)
+    )
+    layer = model.get_layer("pos_embed")
+    assert (layer.grid_size, layer.method) == ((14, 14), "bicubic_antialias")
 
 
 @pytest.mark.slow
