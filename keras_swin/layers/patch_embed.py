@@ -42,7 +42,7 @@ def input_size_error(built, given) -> str:
         "the position embedding) holds for that size only, so another size "
         f"would give wrong results. Resize the images to {built_text}, or "
         "build the model for the size you need: input_shape=(None, None, 3) "
-        f"gives a Swin model that takes any size; or input_shape={target}. "
+        f"gives a model that takes any size; or input_shape={target}. "
         "Pretrained weights are resampled for the new size by the "
         "builder's weights=<registered name> or by "
         f"keras_swin.load_checkpoint(original_checkpoint, "

@@ -33,7 +33,7 @@ def _images(size, batch=2, seed=0):
 def _message(built, given):
     return (
         rf"built for {built}x{built} images and got {given}x{given} ones.*"
-        r"input_shape=\(None, None, 3\) gives a Swin model that takes any "
+        r"input_shape=\(None, None, 3\) gives a model that takes any "
         rf"size; or input_shape=\({given}, {given}, 3\).*"
         rf"load_checkpoint\(original_checkpoint, "
         rf"input_shape=\({given}, {given}, 3\)\)"
