@@ -1,9 +1,11 @@
 """The scripts in examples/ run and print what their headers show."""
 
 import importlib.util
+import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -48,3 +50,90 @@ def test_train_with_recipe(capsys):
     assert "recipe digits: adamw, peak lr 0.002, 3 epochs (2 warm-up)" in out
     assert results["examples"] == 359
     assert results["accuracy"] >= 0.6
+
+
+def test_detect_shapes_map_by_hand():
+    """VOC AP@0.5 of a case worked out by hand.
+
+    Class 0, two images with one box each; detections by score: hit,
+    miss (wrong place), hit, duplicate of the first hit (a miss).
+    Precision 1, 1/2, 2/3, 1/2 at recall 1/2, 1/2, 1, 1: the envelope
+    gives AP = 1/2 * 1 + 1/2 * 2/3 = 5/6. Class 1: a hit at IoU 0.8
+    and a lower-scored miss at IoU 1/3 after it: AP 1. Class 2 has no
+    ground truth (its detection is ignored). mAP = (5/6 + 1) / 2.
+    """
+    pytest.importorskip("keras_hub")
+    shapes = _load("detect_shapes_with_kerashub")
+    square = [0, 0, 10, 10]
+    pad = [-1, -1, -1, -1]
+    true_boxes = np.array([[square, [10, 10, 20, 20]], [square, pad]], "f4")
+    true_labels = np.array([[0, 1], [0, -1]])
+    boxes = np.array(
+        [
+            [square, square, [12, 10, 20, 20], [15, 10, 25, 20], square],
+            [[20, 20, 30, 30], square, pad, pad, pad],
+        ],
+        "f4",
+    )
+    scores = np.array([[0.9, 0.6, 0.95, 0.5, 0.99], [0.8, 0.7, 0, 0, 0]])
+    labels = np.array([[0, 0, 1, 1, 2], [0, 0, -1, -1, -1]])
+    found = shapes.mean_average_precision(
+        true_boxes, true_labels, boxes, scores, labels, num_classes=3
+    )
+    assert found["AP"][0] == pytest.approx(5 / 6, abs=1e-12)
+    assert found["AP"][1] == 1.0
+    assert found["AP"][2] is None
+    assert found["mAP"] == pytest.approx((5 / 6 + 1) / 2, abs=1e-12)
+    # IoU exactly 0.5 is a hit; just under it is not.
+    half = np.array([[[0, 0, 10, 20]]], "f4")
+    just_under = np.array([[[0, 0, 10, 20.01]]], "f4")
+    one = np.array([[0]])
+    for detected, expected in ((half, 1.0), (just_under, 0.0)):
+        result = shapes.mean_average_precision(
+            np.array([[square]], "f4"), one, detected, [[0.9]], one, 1
+        )
+        assert result["mAP"] == expected
+
+
+def test_detect_shapes_data():
+    """The shapes are deterministic from the seed, and a square's box is
+    its painted pixels."""
+    pytest.importorskip("keras_hub")
+    shapes = _load("detect_shapes_with_kerashub")
+    images, boxes, labels = shapes.make_shapes(6, 64, seed=3)
+    again = shapes.make_shapes(6, 64, seed=3)
+    for a, b in zip((images, boxes, labels), again, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(images, shapes.make_shapes(6, 64, seed=4)[0])
+    real = labels >= 0
+    assert real[:, 0].all() and set(labels[real]) <= {0, 1, 2}
+    assert (boxes[real] >= 0).all() and (boxes[real] <= 64).all()
+    assert (boxes[~real] == -1).all()
+    canvas = np.zeros((20, 20, 3))
+    box = shapes._draw(1, canvas, 3.0, 5.0, 8.0, (1, 0, 0))
+    assert box == [3, 5, 11, 13]
+    painted = np.zeros((20, 20), bool)
+    painted[5:13, 3:11] = True
+    np.testing.assert_array_equal(canvas[..., 0] == 1, painted)
+
+
+@pytest.mark.slow
+def test_detect_shapes_with_kerashub(tmp_path, capsys):
+    """A tiny run: trains one epoch, evaluates, writes both outputs."""
+    pytest.importorskip("keras_hub")
+    results = _load("detect_shapes_with_kerashub").main(
+        [
+            "--train-images=8",
+            "--test-images=5",
+            "--image-size=64",
+            "--epochs=1",
+            "--batch-size=4",
+            f"--output-dir={tmp_path}",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert "held-out box mAP@0.5: " in out
+    assert 0.0 <= results["mAP@0.5"] <= 1.0
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved["mAP@0.5"] == results["mAP@0.5"]
+    assert (tmp_path / "predictions.png").stat().st_size > 10_000
