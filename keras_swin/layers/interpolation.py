@@ -37,9 +37,12 @@ to about 2e-7.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from keras import ops
 
+from keras_swin.layers import windows
 from weights_tools.resample import (
     _bicubic_aa_matrix,
     _bicubic_matrix,
@@ -149,6 +152,23 @@ _NUMPY_MATRICES = {
 }
 
 
+@functools.lru_cache(maxsize=256)
+def static_resize_matrix(method: str, n_in: int, n_out: int) -> np.ndarray:
+    """The numpy weights of `resize_matrix` for int sizes, cached.
+
+    Read-only float32 (n_out, n_in), computed once per sizes, so a model
+    called again at one size rebuilds nothing (and `windows.constant`
+    converts it to a tensor once).
+
+    Example:
+        >>> static_resize_matrix("zoom", 3, 5).shape
+        (5, 3)
+    """
+    matrix = _NUMPY_MATRICES[method](n_in, n_out).astype("float32")
+    matrix.setflags(write=False)
+    return matrix
+
+
 def _graph_matrix(n_in: int, n_out, method: str):
     """`resize_matrix` built with keras.ops, for any int or tensor n_out."""
     n_out = int(n_out) if _is_static(n_out) else ops.cast(n_out, "int32")
@@ -158,7 +178,7 @@ def _graph_matrix(n_in: int, n_out, method: str):
     return ops.cast(matrix, "float32")
 
 
-def resize_matrix(n_in: int, n_out, method: str):
+def resize_matrix(n_in: int, n_out, method: str, like=None):
     """The (n_out, n_in) weights resizing one axis from n_in to n_out.
 
     `n_out` may be a scalar int tensor, e.g. a dimension of
@@ -175,6 +195,8 @@ def resize_matrix(n_in: int, n_out, method: str):
         method: `"bicubic"` (torch, A = -0.75, no antialias),
             `"bicubic_antialias"` (torch with `antialias=True`) or
             `"zoom"` (`scipy.ndimage.zoom(order=1)`).
+        like: optional tensor whose device a static matrix must be on
+            (PyTorch; see `windows.constant`).
 
     Returns:
         A float32 tensor of shape (n_out, n_in): `output = matrix @ input`
@@ -199,8 +221,9 @@ def resize_matrix(n_in: int, n_out, method: str):
     if _is_static(n_out):
         if int(n_out) < 1:
             raise ValueError(f"n_out must be a positive size, got {n_out!r}.")
-        matrix = _NUMPY_MATRICES[method](n_in, int(n_out))
-        return ops.convert_to_tensor(matrix.astype("float32"))
+        return windows.constant(
+            static_resize_matrix, method, n_in, int(n_out), like=like
+        )
     return _graph_matrix(n_in, n_out, method)
 
 
@@ -209,7 +232,7 @@ def _resize_axis(x, axis: int, n_out, method: str):
     n_in = x.shape[axis]
     if _is_static(n_out) and int(n_out) == n_in:
         return x
-    matrix = resize_matrix(n_in, n_out, method)
+    matrix = resize_matrix(n_in, n_out, method, like=x)
     equation = "Hh,bhwc->bHwc" if axis == 1 else "Ww,bhwc->bhWc"
     if _is_static(n_out):
         return ops.einsum(equation, matrix, x)
