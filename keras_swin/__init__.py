@@ -31,6 +31,9 @@ _EXPORTS = {
     "SwinTiny": "keras_swin.applications",
     "SwinTransformer": "keras_swin.applications",
     "SwinBackbone": "keras_swin.models.swin_backbone",
+    "SwinUperNet": "keras_swin.models.upernet",
+    "UperNet": "keras_swin.models.upernet",
+    "UPERNET_CONFIGS": "keras_swin.models.upernet",
     "VIT_CONFIGS": "keras_swin.models.vit",
     "ViTBase16": "keras_swin.applications",
     "ViTBase32": "keras_swin.applications",
@@ -63,8 +66,13 @@ __getattr__, __dir__ = lazy_exports(
 
 #: Modules whose import registers this package's serialisable classes:
 #: every layer, and the model subclasses a `.keras` file may name
-#: (`keras_swin>SwinBackbone`, also inside KerasHub task models).
-_REGISTERING = ("keras_swin.layers", "keras_swin.models.swin_backbone")
+#: (`keras_swin>SwinBackbone`, also inside KerasHub task models, and
+#: `keras_swin>UperNet`).
+_REGISTERING = (
+    "keras_swin.layers",
+    "keras_swin.models.swin_backbone",
+    "keras_swin.models.upernet",
+)
 
 
 def _register_layers() -> None:

@@ -1,7 +1,10 @@
 """Backend-agnostic Keras layers of Swin Transformer and ViT."""
 
+from keras_swin.layers.adaptive_pool import AdaptiveAveragePooling2D
 from keras_swin.layers.attention import Attention
+from keras_swin.layers.conv_module import ConvModule
 from keras_swin.layers.drop_path import DropPath, linear_drop_path_rates
+from keras_swin.layers.fcn_head import FCNHead
 from keras_swin.layers.mlp import Mlp
 from keras_swin.layers.patch_embed import PatchEmbed
 from keras_swin.layers.patch_merging import PatchMerging
@@ -11,9 +14,11 @@ from keras_swin.layers.position import (
     ResizedPositionEmbedding,
 )
 from keras_swin.layers.preprocessing_info import PreprocessingInfo
+from keras_swin.layers.resize import ResizeLike, resize_bilinear
 from keras_swin.layers.swin_block import SwinBlock, SwinStage
 from keras_swin.layers.token_grid import TokenGrid
 from keras_swin.layers.token_pooling import TokenPooling
+from keras_swin.layers.upernet_head import UperNetHead
 from keras_swin.layers.vit_encoder import ViTEncoder, ViTEncoderBlock
 from keras_swin.layers.vit_position import ViTPositionEmbedding
 from keras_swin.layers.window_attention import WindowAttention
@@ -25,25 +30,31 @@ from keras_swin.layers.windows import (
 )
 
 __all__ = [
+    "AdaptiveAveragePooling2D",
     "Attention",
     "ClassToken",
+    "ConvModule",
     "DropPath",
+    "FCNHead",
     "Mlp",
     "PatchEmbed",
     "PatchMerging",
     "PositionEmbedding",
     "PreprocessingInfo",
+    "ResizeLike",
     "ResizedPositionEmbedding",
     "SwinBlock",
     "SwinStage",
     "TokenGrid",
     "TokenPooling",
+    "UperNetHead",
     "ViTEncoder",
     "ViTEncoderBlock",
     "ViTPositionEmbedding",
     "WindowAttention",
     "linear_drop_path_rates",
     "relative_position_index",
+    "resize_bilinear",
     "shift_window_mask",
     "window_partition",
     "window_reverse",
