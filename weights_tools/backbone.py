@@ -16,14 +16,14 @@ import os
 
 import numpy as np
 
-from weights_tools import dense_swin
+from weights_tools import dense_swin, mmseg_upernet
 from weights_tools.common import ConversionError, Converted
 from weights_tools.convert import Checkpoint, convert_checkpoint
 
 #: Source of the arrays of a per-output LayerNorm that starts fresh.
 NEW_NORM = "(new LayerNorm: gamma 1, beta 0)"
 
-_FAMILIES = ("swin", dense_swin.FAMILY)
+_FAMILIES = ("swin", dense_swin.FAMILY, mmseg_upernet.FAMILY)
 
 
 def _copy(converted: Converted) -> Converted:
@@ -83,7 +83,8 @@ def as_backbone(checkpoint, out_indices=(0, 1, 2, 3)) -> Checkpoint:
     `weights.ignored`), and `norm{i}` for each output i starts fresh
     (gamma 1, beta 0, source `NEW_NORM`), as in the official detection
     code's fine-tuning from ImageNet weights. From a dense checkpoint
-    (family `"swin_backbone"`): the `norm{i}` of outputs not asked for
+    (family `"swin_backbone"`, or a `"swin_upernet"` segmenter, whose
+    heads are dropped too): the `norm{i}` of outputs not asked for
     are dropped, those missing start fresh. Every stage's relative
     position table must be at the configured window: the dense code
     never clamps it, so a table the classification code clamped to a
@@ -132,6 +133,15 @@ def as_backbone(checkpoint, out_indices=(0, 1, 2, 3)) -> Checkpoint:
         _stage_windows(converted, stages, source), source
     )
     notes = []
+    heads = _move_to_ignored(converted, "decode_head/") + _move_to_ignored(
+        converted, "auxiliary_head/"
+    )
+    if heads:
+        notes.append(
+            f"{source}: the segmenter's decode_head and auxiliary_head "
+            f"({len(heads)} tensors, named in weights.ignored) are not "
+            "used by a backbone."
+        )
     dropped = _move_to_ignored(converted, "norm/") + _move_to_ignored(
         converted, "head/"
     )
@@ -175,7 +185,7 @@ def as_backbone(checkpoint, out_indices=(0, 1, 2, 3)) -> Checkpoint:
             f"{height}x{width} input; the backbone needs a square "
             "pre-training size."
         )
-    if checkpoint.family == dense_swin.FAMILY:
+    if checkpoint.family != "swin":
         pretrain = config["pretrain_image_size"]
     else:
         pretrain = height if height is not None else 224

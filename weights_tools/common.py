@@ -309,6 +309,12 @@ class Converter:
         head_maps: `weights_tools.heads.HeadMap`s: stored heads that map
             to a model's class count by row selection (Swin 22K -> 1K)
             instead of being replaced.
+        refine: `(config, converted, training_meta, overrides) ->
+            config`, or None: completes the inferred arguments with what
+            a `torch.save` file keeps beside its state dict
+            (`readers.read_checkpoint_extras`, `{}` without it; an
+            mmsegmentation checkpoint's config text), after `infer` and
+            `convert`; it may add notes to `converted`.
 
     Example:
         >>> from weights_tools import official_swin
@@ -330,6 +336,7 @@ class Converter:
         default_factory=lambda: dict(IMAGENET_PREPROCESSING)
     )
     head_maps: tuple = ()
+    refine: Callable[[dict, Converted, dict, dict], dict] | None = None
 
 
 def natural_key(text: str) -> list:

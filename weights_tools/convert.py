@@ -448,6 +448,8 @@ def convert_checkpoint(
     extras = (
         None if file.endswith(".index.json") else (read_checkpoint_extras(file))
     )
+    if converter.refine is not None:
+        config = converter.refine(config, converted, extras or {}, overrides)
     return Checkpoint(
         source=file,
         format=converter.name,
@@ -471,6 +473,9 @@ class Target:
         image_size: the model's input (height, width); None sides for a
             Swin built for any size.
         name: the model's name, for messages.
+        initial: the model's own values of the classifier weights under
+            `KEEP_INITIALISATION` (a segmenter's `conv_seg`), which a
+            new classifier keeps instead of starting at zero.
 
     Example:
         >>> Target({"head/kernel": (768, 10), "head/bias": (10,)},
@@ -481,12 +486,17 @@ class Target:
     config: dict
     image_size: tuple
     name: str = "the model"
+    initial: dict = field(default_factory=dict)
 
     @property
     def classes(self) -> int:
-        """Units of the model's `head` (0 without one)."""
-        shape = self.shapes.get("head/kernel")
-        return int(shape[-1]) if shape is not None else 0
+        """Units of the model's classifier (`head`, or a segmenter's
+        `decode_head/conv_seg`); 0 without one."""
+        for layer in ("head/", "decode_head/conv_seg/"):
+            shape = self.shapes.get(layer + "kernel")
+            if shape is not None:
+                return int(shape[-1])
+        return 0
 
 
 class HeadWarning(UserWarning):
@@ -507,6 +517,13 @@ class HeadWarning(UserWarning):
 #: Swin heads with this many classes (Microsoft's ImageNet-22K label
 #: space) map to ImageNet-1K by row selection, as the official code.
 SWIN_22K_CLASSES = IMAGENET_22K_CLASSES
+
+#: The classifier layers another class count replaces, by weight-path
+#: prefix: a classifier's `head`, a segmenter's two `conv_seg`.
+HEAD_LAYERS = ("head/", "decode_head/conv_seg/", "auxiliary_head/conv_seg/")
+#: New classifiers that keep the model's own initialisation (mmseg's
+#: `conv_seg`: normal, std 0.01) instead of starting at zero.
+KEEP_INITIALISATION = ("decode_head/conv_seg/", "auxiliary_head/conv_seg/")
 
 
 def _new_head(
@@ -543,23 +560,35 @@ def _new_head(
         )
         return
     else:
-        dropped = converted.drop("head/")
+        dropped = [p for layer in HEAD_LAYERS for p in converted.drop(layer)]
         message = (
             f"{source}: the checkpoint's {stored}-class head "
             f"({', '.join(dropped)}) is not loaded; "
         )
-        message += (
-            f"a new {classes}-class head starts at zero, as in the "
-            "official fine-tuning code."
-            if classes
-            else "the model outputs the pooled features."
-        )
+        if not classes:
+            message += "the model outputs the pooled features."
+        elif any(p.startswith(KEEP_INITIALISATION) for p in target.initial):
+            message += (
+                f"the new {classes}-class classifiers keep the model's "
+                "initialisation."
+            )
+        else:
+            message += (
+                f"a new {classes}-class head starts at zero, as in the "
+                "official fine-tuning code."
+            )
     converted.notes.append(message)
     if on_new_head is not None and classes:
         on_new_head(message)
     if classes:
         for path, shape in target.shapes.items():
-            if path.startswith("head/"):
+            if path in target.initial:
+                converted.add(
+                    path,
+                    np.asarray(target.initial[path], "float32"),
+                    "(new classifier: the model's initialisation)",
+                )
+            elif path.startswith(HEAD_LAYERS):
                 converted.add(
                     path, np.zeros(shape, "float32"), "(new zero head)"
                 )

@@ -5,7 +5,10 @@ Each format module declares its `Converter` (`weights_tools.common`):
 `timm_format.SWIN_CONVERTER` / `VIT_CONVERTER` and
 `hf_format.SWIN_CONVERTER` / `VIT_CONVERTER`, and for dense backbones
 (family `swin_backbone`) `dense_swin.CONVERTER` (`official_swin_dense`)
-and `hf_backbone.CONVERTER` (`hf_swin_backbone`). This module lists them once;
+and `hf_backbone.CONVERTER` (`hf_swin_backbone`), and for Swin + UperNet
+segmenters (family `swin_upernet`) `mmseg_upernet.CONVERTER`
+(`official_swin_upernet`) and `hf_upernet.CONVERTER` (`hf_swin_upernet`).
+This module lists them once;
 the format names (`format=`, `--format`) and the detection derive from
 the list. Nothing here imports Keras.
 """
@@ -18,6 +21,8 @@ from weights_tools import (
     dense_swin,
     hf_backbone,
     hf_format,
+    hf_upernet,
+    mmseg_upernet,
     official_swin,
     official_vit,
     timm_format,
@@ -26,14 +31,20 @@ from weights_tools.common import ConversionError, Converter
 
 #: The converters, in detection order: the first whose `matches` accepts
 #: a checkpoint names its format. Hugging Face folders come first (their
-#: `config.json` decides; a SwinBackbone / UperNet folder before a Swin
-#: classifier's), then the dense detection / segmentation checkpoints
-#: (`backbone.*`, `norm{i}`), timm Swin before the official Swin layout
-#: it resembles, and timm ViT before Google's `.npz`.
+#: `config.json` decides; a UperNet folder is the whole segmenter, read
+#: before it would be read as a SwinBackbone, which comes before a Swin
+#: classifier), then the official segmenters (a UPerHead beside the
+#: dense backbone) before the other dense detection / segmentation
+#: checkpoints (`backbone.*`, `norm{i}`), timm Swin before the official
+#: Swin layout it resembles, and timm ViT before Google's `.npz`. A
+#: format forced by name (`format="hf_swin_backbone"`) still reads a
+#: UperNet as its backbone alone.
 CONVERTERS: tuple[Converter, ...] = (
+    hf_upernet.CONVERTER,
     hf_backbone.CONVERTER,
     hf_format.SWIN_CONVERTER,
     hf_format.VIT_CONVERTER,
+    mmseg_upernet.CONVERTER,
     dense_swin.CONVERTER,
     timm_format.SWIN_CONVERTER,
     official_swin.CONVERTER,

@@ -248,8 +248,9 @@ def test_image_size_from_absolute_position_embedding(tmp_path):
 def test_unknown_layout_and_bad_files_are_named(tmp_path):
     with pytest.raises(
         ConversionError,
-        match="known: hf_swin_backbone, hf_swin, hf_vit, "
-        "official_swin_dense, timm_swin, official_swin",
+        match="known: hf_swin_upernet, hf_swin_backbone, hf_swin, hf_vit, "
+        "official_swin_upernet, official_swin_dense, timm_swin, "
+        "official_swin",
     ):
         detect_format({"conv1.weight": np.zeros(1)}, "resnet.pth")
     np.savez(tmp_path / "resnet.npz", **{"conv1/kernel": np.zeros(3)})

@@ -516,7 +516,10 @@ def test_hf_upernet_folder(transformers, tmp_path):
     )
     model = transformers.UperNetForSemanticSegmentation(config).eval()
     model.save_pretrained(tmp_path)
-    checkpoint = convert_checkpoint(tmp_path)
+    # Detected, the folder is the whole segmenter (hf_swin_upernet); the
+    # backbone format still reads its backbone alone.
+    assert convert_checkpoint(tmp_path).format == "hf_swin_upernet"
+    checkpoint = convert_checkpoint(tmp_path, format="hf_swin_backbone")
     assert checkpoint.format == "hf_swin_backbone"
     assert checkpoint.config["out_indices"] == (0, 1, 2)
     check_fit(checkpoint.weights, expected_shapes(checkpoint.config), "upernet")
@@ -545,7 +548,7 @@ def test_hf_upernet_fixture_key_layout(tmp_path):
         arrays[name] = np.zeros(json.loads(shape), dtype)
     safetensors.numpy.save_file(arrays, tmp_path / "model.safetensors")
     (tmp_path / "config.json").write_bytes((case / "config.json").read_bytes())
-    checkpoint = convert_checkpoint(tmp_path)
+    checkpoint = convert_checkpoint(tmp_path, format="hf_swin_backbone")
     assert checkpoint.config["out_indices"] == (0, 1, 2, 3)
     assert checkpoint.config["embed_dim"] == 24
     check_fit(checkpoint.weights, expected_shapes(checkpoint.config), "fixture")
