@@ -56,11 +56,17 @@ _EXPORTS = {
     "build_pretrained": "keras_swin.applications",
 }
 
-__all__ = sorted(_EXPORTS) + ["__version__", "layers", "models", "recipes"]
+__all__ = sorted(_EXPORTS) + [
+    "__version__",
+    "ade20k",
+    "layers",
+    "models",
+    "recipes",
+]
 
 
 __getattr__, __dir__ = lazy_exports(
-    __name__, _EXPORTS, ("layers", "models", "recipes")
+    __name__, _EXPORTS, ("ade20k", "layers", "models", "recipes")
 )
 
 

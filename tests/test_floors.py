@@ -35,6 +35,7 @@ FLOORS = {
     "keras_swin.layers.interpolation": 2,
     "keras_swin.models": 3,
     "keras_swin.imagenet": 3,
+    "keras_swin.ade20k": 3,
     "keras_swin.flops": 3,
     "keras_swin.weights": 4,
     "keras_swin.applications": 5,
