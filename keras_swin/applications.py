@@ -45,7 +45,8 @@ from weights_tools.convert import (
 
 def _input_size(config: dict) -> tuple:
     """The (height, width) a builder call will have, before building."""
-    shape = config.get("input_shape")
+    # A backbone or segmenter builder spells it `image_shape`.
+    shape = config.get("input_shape", config.get("image_shape"))
     if shape is None and config.get("input_tensor") is not None:
         shape = tuple(config["input_tensor"].shape[1:])
     if shape is None:
@@ -60,9 +61,14 @@ def _build(family: Family, args: tuple, kwargs: dict, weights) -> keras.Model:
     a checkpoint read once), then the model is built once, recording the
     weights' preprocessing, then the weights are fitted and assigned.
     """
-    bound = inspect.signature(family.builder).bind(*args, **kwargs)
+    signature = inspect.signature(family.builder)
+    bound = signature.bind(*args, **kwargs)
     bound.apply_defaults()
     config = dict(bound.arguments)
+    for name, parameter in signature.parameters.items():
+        # `**backbone_arguments` of a builder: flat, as it is called.
+        if parameter.kind is inspect.Parameter.VAR_KEYWORD:
+            config.update(config.pop(name, {}))
     resolved = resolve_weights_argument(
         weights, family, config, _input_size(config)
     )
@@ -569,6 +575,11 @@ def build_pretrained(name: str, **kwargs) -> keras.Model:
     """
     spec = pretrained.get_weights_spec(name)
     family = get_family(spec.family)
+    if family.release_builder_arguments is not None:
+        # A segmenter: built for any input size by default.
+        args = family.release_builder_arguments(family, spec, kwargs)
+        args["name"] = spec.name.split(".")[0]
+        return _build(family, (), args, spec.name)
     size = spec.image_size
     args = dict(
         family.configs[spec.variant],

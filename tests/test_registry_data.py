@@ -8,13 +8,21 @@ import re
 import pytest
 
 from keras_swin.models.swin import SWIN_CONFIGS
+from keras_swin.models.upernet import UPERNET_CONFIGS
 from keras_swin.models.vit import VIT_CONFIGS
 from keras_swin.weights.releases import DEFAULT_TAGS, PRETRAINED, WeightsSpec
 
 SPECS = list(PRETRAINED.values())
 IDS = list(PRETRAINED)
 
-LABEL_CLASSES = {"imagenet1k": 1000, "imagenet22k": 21841, "imagenet21k": 21843}
+LABEL_CLASSES = {
+    "imagenet1k": 1000,
+    "imagenet22k": 21841,
+    "imagenet21k": 21843,
+    "ade20k": 150,
+}
+#: The classifiers' releases (the segmenters have no "imagenet" aliases).
+CLASSIFIERS = [spec for spec in SPECS if spec.family != "swin_upernet"]
 FORMATS = {
     "official_swin": (
         "https://github.com/SwinTransformer/storage/releases/download/",
@@ -22,6 +30,11 @@ FORMATS = {
     ),
     "official_vit": ("https://storage.googleapis.com/vit_models/", ".npz"),
     "timm": ("https://huggingface.co/timm/", ".safetensors"),
+    "official_swin_upernet": (
+        "https://github.com/SwinTransformer/storage/releases/download/",
+        ".pth",
+    ),
+    "hf_swin_upernet": ("https://huggingface.co/openmmlab/", ".bin"),
 }
 HEX = re.compile(r"[0-9a-f]+")
 
@@ -65,6 +78,14 @@ def test_name_matches_architecture(spec):
         assert arch == f"{spec.variant}_{spec.image_size}"
         assert f"patch{patch}_{spec.image_size}" in arch
         assert tag.startswith(("augreg", "orig"))
+    elif spec.family == "swin_upernet":
+        assert spec.variant in UPERNET_CONFIGS
+        assert spec.window_size in (7, 12) and spec.image_size == 512
+        assert arch == (
+            f"upernet_{spec.variant}_patch4_window{spec.window_size}_512"
+        )
+        assert tag in ("ms_ade20k", "openmmlab_ade20k")
+        return
     else:
         pytest.fail(f"unknown family {spec.family!r}")
     assert spec.image_size in (224, 384)
@@ -77,8 +98,14 @@ def test_url_matches_format(spec):
     assert spec.url.startswith("https://")
     assert spec.url.startswith(prefix)
     assert spec.url.endswith(suffix)
-    if spec.format != "timm":
+    if spec.format.startswith("official"):
         assert spec.format == f"official_{spec.family}"
+    if spec.format == "hf_swin_upernet":
+        size = spec.variant.removeprefix("swin_")
+        assert spec.url == (
+            f"https://huggingface.co/openmmlab/upernet-swin-{size}/resolve/"
+            "main/pytorch_model.bin"
+        )
     if spec.format == "timm":
         assert spec.url == (
             f"https://huggingface.co/timm/{spec.name}/resolve/main/"
@@ -103,6 +130,9 @@ def test_classes_match_label_set(spec):
     elif tag.endswith("in21k"):
         assert spec.label_set == "imagenet21k"
         assert spec.family == "vit"
+    elif tag.endswith("ade20k"):
+        assert spec.label_set == "ade20k"
+        assert spec.family == "swin_upernet"
     else:
         pytest.fail(f"tag {tag!r} names no label set")
 
@@ -170,10 +200,10 @@ def test_default_tags_point_at_existing_entries():
 
 
 def test_every_architecture_has_default_tags():
-    archs = {_arch(spec) for spec in SPECS}
+    archs = {_arch(spec) for spec in CLASSIFIERS}
     assert archs == set(DEFAULT_TAGS)
     for arch in archs:
-        labels = {spec.label_set for spec in SPECS if _arch(spec) == arch}
+        labels = {spec.label_set for spec in CLASSIFIERS if _arch(spec) == arch}
         tags = DEFAULT_TAGS[arch]
         assert ("imagenet" in tags) == ("imagenet1k" in labels)
         assert ("imagenet22k" in tags) == bool(

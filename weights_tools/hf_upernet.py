@@ -45,6 +45,22 @@ _HEAD_NAMES = (
     (r"^(decode_head|auxiliary_head)\.classifier\.", r"\1.conv_seg."),
     (r"\.batch_norm\.", ".bn."),
 )
+_MMSEG_NAMES = (
+    (r"^(decode_head|auxiliary_head)\.conv_seg\.", r"\1.classifier."),
+    (r"\.bn\.", ".batch_norm."),
+)
+
+
+def hf_name(key: str) -> str:
+    """The Hugging Face name of an mmseg head key (for messages).
+
+    Example:
+        >>> hf_name("decode_head.bottleneck.bn.running_var")
+        'decode_head.bottleneck.batch_norm.running_var'
+    """
+    for pattern, target in _MMSEG_NAMES:
+        key = re.sub(pattern, target, key)
+    return key
 
 
 def _model_type(meta) -> str | None:
@@ -162,7 +178,7 @@ def _layout(tensors, meta, overrides=None):
     layout = mmseg_upernet.head_layout(
         heads,
         mmseg_upernet.output_widths(config),
-        origin,
+        hf_name,
         auxiliary_in_index=AUXILIARY_IN_INDEX
         if any(k.startswith("auxiliary_head.") for k in heads)
         else None,

@@ -32,6 +32,7 @@ four modules (with a note). `meta['CLASSES']` names the classes.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import numpy as np
 
@@ -126,14 +127,14 @@ def _shape(heads, key) -> tuple | None:
     return None if array is None else tuple(np.shape(array))
 
 
-def _named(key: str, origin: dict | None) -> str:
-    return (origin or {}).get(key, key)
+def _named(key: str, origin) -> str:
+    return key if origin is None else origin(key)
 
 
 def head_layout(
     heads: dict[str, np.ndarray],
     widths: tuple,
-    origin: dict | None = None,
+    origin: Callable[[str], str] | None = None,
     auxiliary_in_index: int | None = None,
 ) -> dict:
     """The UperNet heads' arguments, every tensor checked.
@@ -144,7 +145,8 @@ def head_layout(
         widths: the channels of each backbone output, in order (the
             decode head reads them all, the last one also through the
             pyramid pooling).
-        origin: mmseg name -> the file's name, for messages.
+        origin: mmseg name -> the file's name, for messages (also of
+            missing tensors); None: the file uses mmseg's names.
         auxiliary_in_index: the backbone output the auxiliary head reads
             (Hugging Face: always 2); None: the one whose width its first
             conv takes (widths double per stage, so it is unique).
@@ -252,7 +254,7 @@ def _auxiliary(heads, widths, origin, in_index) -> dict:
             f"backbone has {len(widths)} outputs."
         )
     return dict(
-        auxiliary_channels=int(seg[1]),
+        auxiliary_channels=int(first[0]),
         auxiliary_num_convs=_count(_AUX_CONV, heads),
         auxiliary_concat_input=any(
             k.startswith("auxiliary_head.conv_cat.") for k in heads

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from keras_swin.models import swin, swin_backbone, vit
+from keras_swin.models import swin, swin_backbone, upernet, vit
 from weights_tools.common import Converter
 from weights_tools.formats import CONVERTERS
 
@@ -56,7 +56,13 @@ class Family:
             classes=, classifier_activation=) -> (builder arguments,
             classes)`: how `load_checkpoint`'s arguments apply to a
             converted checkpoint's config (`classifier_arguments` for a
-            classifier family, `backbone_arguments` for a backbone).
+            classifier family, `backbone_arguments` for a backbone,
+            `segmenter_arguments` for a segmenter).
+        release_builder_arguments: `(family, spec, kwargs) -> builder
+            arguments` of a registered release for `build_pretrained`,
+            or None for
+            a classifier's (`input_shape` at the release's size,
+            `classes`, `window_size`, then `kwargs`).
 
     Example:
         >>> FAMILIES["swin"].release_name("swin_tiny", 224, 7)
@@ -73,6 +79,7 @@ class Family:
     release_name: Callable[[str, int, int | None], str]
     alias_sizes: tuple = ()
     checkpoint_arguments: Callable | None = None
+    release_builder_arguments: Callable | None = None
 
     @property
     def converters(self) -> tuple[Converter, ...]:
@@ -194,12 +201,123 @@ def backbone_arguments(
     return config, 0
 
 
+def segmenter_arguments(
+    family: Family,
+    config: dict,
+    *,
+    input_shape=None,
+    classes: int | None = None,
+    classifier_activation=None,
+) -> tuple[dict, int]:
+    """Builder arguments of a segmenter family's checkpoint.
+
+    The checkpoint's `classes` and `input_shape` become the builder's
+    `num_classes` and `image_shape`. Another class count keeps
+    everything but the two classifiers (`decode_head/conv_seg`,
+    `auxiliary_head/conv_seg`), which keep the new model's
+    initialisation (`weights_tools.convert.fit_checkpoint`, with a
+    `HeadWarning` naming the dropped tensors).
+
+    Args:
+        family: the family.
+        config: the checkpoint's builder arguments (`input_shape` is
+            (None, None, C): a segmenter takes any size).
+        input_shape: the shape to build for; default the checkpoint's.
+        classes: the classes of both heads; default the checkpoint's.
+            A `num_classes` override means the same.
+        classifier_activation: None (a segmenter outputs logits).
+
+    Returns:
+        (builder arguments, classes).
+
+    Raises:
+        ValueError: `classes` not a positive int (a segmenter has no
+            headless form: `keras_swin.applications.load_backbone` gives
+            its backbone), differing `classes` and `num_classes`, or a
+            `classifier_activation`.
+
+    Example:
+        >>> kwargs, classes = segmenter_arguments(FAMILIES["swin_upernet"],
+        ...     dict(embed_dim=96, classes=150, input_shape=(None, None, 3)),
+        ...     classes=19)
+        >>> kwargs["num_classes"], kwargs["image_shape"]
+        (19, (None, None, 3))
+    """
+    if classifier_activation is not None:
+        raise ValueError(
+            f"A {family.name} checkpoint builds a segmenter whose outputs "
+            "are logits; classifier_activation="
+            f"{classifier_activation!r} does not apply (apply a softmax to "
+            'its "logits" yourself).'
+        )
+    config = dict(config)
+    stored_classes = config.pop("classes")
+    stored_shape = config.pop("input_shape", (None, None, 3))
+    named = config.pop("num_classes", None)
+    if named is not None and classes is not None and named != classes:
+        raise ValueError(
+            f"classes={classes!r} and num_classes={named!r} disagree; pass "
+            "one of them."
+        )
+    if classes is None:
+        classes = stored_classes if named is None else named
+    if type(classes) is not int or classes < 1:
+        raise ValueError(
+            f"A {family.name} segmenter needs classes >= 1, got "
+            f"{classes!r}; for its backbone alone use "
+            "keras_swin.applications.load_backbone."
+        )
+    config["num_classes"] = classes
+    config["image_shape"] = tuple(
+        stored_shape if input_shape is None else input_shape
+    )
+    return config, classes
+
+
 def _swin_release(variant: str, size: int, window) -> str:
     return f"{variant}_patch4_window{window}_{size}"
 
 
 def _vit_release(variant: str, size: int, window) -> str:
     return f"{variant}_{size}"
+
+
+def _upernet_release(variant: str, size: int, window) -> str:
+    return f"upernet_{variant}_patch4_window{window}_{size}"
+
+
+#: What a segmenter release fixes beyond the backbone variant: the
+#: released heads (`UPERNET_CONFIGS` without the class count and window,
+#: which a load may change).
+UPERNET_RELEASE_CONFIGS = {
+    variant: {
+        k: v
+        for k, v in config.items()
+        if k not in ("num_classes", "window_size")
+    }
+    for variant, config in upernet.UPERNET_CONFIGS.items()
+}
+
+
+def _segmenter_release(family: Family, spec, kwargs: dict) -> dict:
+    """`swin_upernet` arguments of a release, for any input size.
+
+    `input_shape` and `classes` in `kwargs` mean the builder's
+    `image_shape` and `num_classes`.
+    """
+    kwargs = dict(kwargs)
+    if "input_shape" in kwargs:
+        kwargs["image_shape"] = tuple(kwargs.pop("input_shape"))
+    if "classes" in kwargs:
+        kwargs["num_classes"] = kwargs.pop("classes")
+    arguments = dict(
+        family.configs[spec.variant],
+        window_size=spec.window_size,
+        num_classes=spec.classes,
+        image_shape=(None, None, 3),
+    )
+    arguments.update(kwargs)
+    return arguments
 
 
 def _vit_pooling(config: dict) -> str:
@@ -253,6 +371,18 @@ FAMILIES: dict[str, Family] = {
             release_name=_vit_release,
             alias_sizes=(384,),
             checkpoint_arguments=classifier_arguments,
+        ),
+        Family(
+            name="swin_upernet",
+            builder=upernet.swin_upernet,
+            application="SwinUperNet",
+            configs=UPERNET_RELEASE_CONFIGS,
+            variant_keys=("embed_dim", "depths", "num_heads"),
+            release_arguments=dict(patch_size=4),
+            headless_pooling=lambda config: None,
+            release_name=_upernet_release,
+            checkpoint_arguments=segmenter_arguments,
+            release_builder_arguments=_segmenter_release,
         ),
     )
 }

@@ -39,6 +39,7 @@ from keras_swin.weights import pretrained
 from keras_swin.weights.families import Family
 from weights_tools.common import check_fit
 from weights_tools.convert import (
+    KEEP_INITIALISATION,
     Checkpoint,
     HeadWarning,
     Target,
@@ -69,7 +70,9 @@ def target_of(model: keras.Model, config: dict) -> Target:
         config: its builder arguments (`patch_size`, ViT token layout).
 
     Returns:
-        Its weight shapes by path, its input (height, width) and name.
+        Its weight shapes by path, its input (height, width), name, and
+        the values of a segmenter's classifiers (`KEEP_INITIALISATION`),
+        which a new class count keeps.
 
     Example:
         >>> target_of(model, config).shapes["head/kernel"]
@@ -80,6 +83,11 @@ def target_of(model: keras.Model, config: dict) -> Target:
         config=config,
         image_size=tuple(model.inputs[0].shape[1:3]),
         name=model.name,
+        initial={
+            v.path: keras.ops.convert_to_numpy(v.value)
+            for v in model.weights
+            if v.path.startswith(KEEP_INITIALISATION)
+        },
     )
 
 
@@ -257,7 +265,8 @@ def preprocessing_for(checkpoint: Checkpoint, classes: int) -> dict:
     """The `PreprocessingInfo` arguments a model of `checkpoint` records.
 
     The checkpoint's evaluation transform, and the class names of its
-    `config.json` `id2label` when they name exactly `classes` outputs.
+    `config.json` `id2label` (else of an mmsegmentation file's
+    `meta['CLASSES']`) when they name exactly `classes` outputs.
 
     Args:
         checkpoint: the converted checkpoint.
@@ -270,12 +279,15 @@ def preprocessing_for(checkpoint: Checkpoint, classes: int) -> dict:
     """
     names = None
     labels = (checkpoint.meta or {}).get("id2label")
+    stated = ((checkpoint.training_meta or {}).get("meta") or {}).get("CLASSES")
     if labels and classes:
         names = id2label_names(
             labels, source=f"{checkpoint.source}: config.json id2label"
         )
-        if len(names) != classes:
-            names = None
+    elif isinstance(stated, list) and classes:
+        names = [str(name) for name in stated]
+    if names is not None and len(names) != classes:
+        names = None
     return dict(checkpoint.preprocessing, class_names=names)
 
 
@@ -435,11 +447,14 @@ def load_weights(
     if resolved is None:
         return
     if resolved.kind == "release":
+        # A headless classifier asked for the head to go; a segmenter's
+        # new classifiers are news.
+        names = {layer.name for layer in model.layers}
         load_into(
             model,
             resolved.checkpoint,
             config,
-            warn="head" in {layer.name for layer in model.layers},
+            warn=bool(names & {"head", "decode_head"}),
         )
     elif resolved.kind == "checkpoint":
         load_into(model, resolved.checkpoint, config, fit=False)

@@ -16,11 +16,25 @@ keyed by a timm-style name `arch.tag`:
   - `orig_in21k`, `orig_in21k_ft_in1k`: the checkpoints of the original ViT
     paper (Dosovitskiy et al. 2021). The Google ImageNet-21k label set has
     21843 classes.
+  - `ms_ade20k`: a Swin + UperNet segmenter of ADE20K (150 classes,
+    512x512 crops, 160k iterations) released by Microsoft
+    (Swin-Transformer-Semantic-Segmentation), family `swin_upernet`,
+    arch `upernet_swin_{size}_patch4_window{w}_512`;
+  - `openmmlab_ade20k`: the same recipe as retrained by mmsegmentation
+    (its v0.5 model zoo; Swin-B and Swin-L with window 12 from 384 px
+    ImageNet-22K weights) and converted by Hugging Face
+    (`openmmlab/upernet-swin-{size}`).
 
 Every URL is the original file (`format` says which reader it needs):
 `official_swin` is a PyTorch `.pth` of the Swin GitHub releases,
-`official_vit` a Flax `.npz` of `storage.googleapis.com/vit_models`, and
-`timm` a `model.safetensors` of the timm Hugging Face hub.
+`official_vit` a Flax `.npz` of `storage.googleapis.com/vit_models`,
+`timm` a `model.safetensors` of the timm Hugging Face hub,
+`official_swin_upernet` an mmsegmentation `.pth` of the Swin GitHub
+releases and `hf_swin_upernet` the `pytorch_model.bin` of a Hugging Face
+`UperNetForSemanticSegmentation` (read without its `config.json`: the
+architecture comes from the tensors, the pool scales are UPerHead's).
+The segmenters' preprocessing is mmseg's `img_norm_cfg` (ImageNet mean
+and std), without a crop.
 
 Preprocessing (`mean`, `std`, `crop_pct`, `interpolation`) follows timm's
 pretrained configs, except that Swin's `crop_pct` follows the official
@@ -45,13 +59,13 @@ from dataclasses import dataclass
 class WeightsSpec:
     name: str  # "swin_tiny_patch4_window7_224.ms_in1k"
     url: str  # direct download URL of the original file
-    format: str  # "official_swin", "official_vit" or "timm"
-    family: str  # "swin" or "vit"
-    variant: str  # key of SWIN_CONFIGS / VIT_CONFIGS
-    image_size: int  # 224 or 384
+    format: str  # "official_swin", "official_vit", "timm", ...
+    family: str  # "swin", "vit" or "swin_upernet"
+    variant: str  # key of SWIN_CONFIGS / VIT_CONFIGS / UPERNET_CONFIGS
+    image_size: int  # 224 or 384 (segmenters: 512, their training crop)
     window_size: int | None  # Swin window (7 or 12), None for ViT
-    classes: int  # 1000, 21841 (Swin 22K), 21843 (ViT in21k)
-    label_set: str  # "imagenet1k", "imagenet22k", "imagenet21k"
+    classes: int  # 1000, 21841 (Swin 22K), 21843 (ViT in21k), 150
+    label_set: str  # "imagenet1k", "imagenet22k", "imagenet21k", "ade20k"
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     crop_pct: float  # eval crop fraction
@@ -69,6 +83,7 @@ INCEPTION_MEAN = (0.5, 0.5, 0.5)
 INCEPTION_STD = (0.5, 0.5, 0.5)
 
 _SWIN_URL = "https://github.com/SwinTransformer/storage/releases/download"
+_HF_URL = "https://huggingface.co"
 _VIT_URL = "https://storage.googleapis.com/vit_models"
 
 _SWIN_PAPER = "Swin (Liu et al. 2021), official release {release}"
@@ -116,6 +131,54 @@ def _swin(size: str, size_px: int, tag: str, release: str, file: str):
         crop_pct=0.875 if size_px == 224 else 1.0,
         interpolation="bicubic",
         paper=_SWIN_PAPER.format(release=release) + _SWIN_CROP_NOTE[size_px],
+    )
+
+
+def _upernet(size: str, window: int, tag: str, url: str, paper: str):
+    return WeightsSpec(
+        name=f"upernet_swin_{size}_patch4_window{window}_512.{tag}",
+        url=url,
+        format="official_swin_upernet"
+        if tag == "ms_ade20k"
+        else ("hf_swin_upernet"),
+        family="swin_upernet",
+        variant=f"swin_{size}",
+        image_size=512,
+        window_size=window,
+        classes=150,
+        label_set="ade20k",
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+        crop_pct=1.0,
+        interpolation="bilinear",
+        paper=paper,
+    )
+
+
+def _upernet_official(size: str, miou: float):
+    file = f"upernet_swin_{size}_patch4_window7_512x512.pth"
+    return _upernet(
+        size,
+        7,
+        "ms_ade20k",
+        f"{_SWIN_URL}/v1.0.1/{file}",
+        "Swin (Liu et al. 2021) + UperNet, official "
+        "Swin-Transformer-Semantic-Segmentation release v1.0.1 "
+        f"(upernet_swin_{size}_patch4_window7_512x512_160k_ade20k, "
+        f"ImageNet-1K backbone; {miou} mIoU single-scale)",
+    )
+
+
+def _upernet_hf(size: str, window: int, pretrain: str):
+    return _upernet(
+        size,
+        window,
+        "openmmlab_ade20k",
+        f"{_HF_URL}/openmmlab/upernet-swin-{size}/resolve/main/"
+        "pytorch_model.bin",
+        f"mmsegmentation v0.5 upernet_swin_{size}_patch4_window{window}_"
+        f"512x512_160k_ade20k ({pretrain} backbone), converted by Hugging "
+        f"Face: openmmlab/upernet-swin-{size}",
     )
 
 
@@ -361,6 +424,15 @@ _ENTRIES = (
     _augreg_in21k("vit_base_patch32"),
     _augreg_in21k("vit_base_patch16"),
     _augreg_in21k("vit_large_patch16"),
+    # Swin + UperNet segmenters of ADE20K (no Swin-L in the official
+    # release).
+    _upernet_official("tiny", 44.51),
+    _upernet_official("small", 47.64),
+    _upernet_official("base", 48.13),
+    _upernet_hf("tiny", 7, "ImageNet-1K 224"),
+    _upernet_hf("small", 7, "ImageNet-1K 224"),
+    _upernet_hf("base", 12, "ImageNet-22K 384"),
+    _upernet_hf("large", 12, "ImageNet-22K 384"),
 )
 
 #: Every release, by `arch.tag` name.
