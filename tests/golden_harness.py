@@ -79,6 +79,11 @@ def case_inputs(folder: str | os.PathLike):
 #: backbone case: `out{i}`, (B, H_i, W_i, C_i), for each output stage i.
 DENSE_OUTPUTS = "outputs_nhwc.npz"
 
+#: The outputs of a segmenter case (Swin + UperNet): `logits_nhwc.npy`
+#: and, when the checkpoint has an auxiliary head,
+#: `auxiliary_logits_nhwc.npy`, each (B, H, W, classes) at the input size.
+SEGMENTATION_OUTPUTS = ("logits", "auxiliary_logits")
+
 
 def _case_checkpoint(folder: Path):
     for name in ("checkpoint.pth", "checkpoint.npz"):
@@ -97,7 +102,9 @@ def _case_files(folder: Path):
     if checkpoint is None:  # e.g. padded_250/: the parent's weights
         checkpoint = _case_checkpoint(folder.parent)
     if checkpoint is None or not (
-        (folder / "logits.npy").exists() or (folder / DENSE_OUTPUTS).exists()
+        (folder / "logits.npy").exists()
+        or (folder / DENSE_OUTPUTS).exists()
+        or (folder / "logits_nhwc.npy").exists()
     ):
         return None
     pooled = next(
@@ -183,7 +190,10 @@ def run_parity(
     `padded_250/`, uses its parent's), `inputs_nhwc.npy` or `inputs.json`
     (see `case_inputs`), and `logits.npy` or, for a dense backbone
     (official detection/segmentation checkpoint), `outputs_nhwc.npz`
-    (`DENSE_OUTPUTS`, compared with the backbone's `P{i+2}` maps);
+    (`DENSE_OUTPUTS`, compared with the backbone's `P{i+2}` maps) or,
+    for a segmenter (a UperNet checkpoint, in a sub-folder per size),
+    `logits_nhwc.npy` and `auxiliary_logits_nhwc.npy`
+    (`SEGMENTATION_OUTPUTS`);
     optionally `features.npy` / `pre_logits.npy` (the pooled head input)
     and, for Swin, `stages.npz` or `stages_first_image.npz` (per-stage
     outputs, see `golden_stage_layers`).
@@ -241,6 +251,18 @@ def run_parity(
             for key, value in np.load(folder / DENSE_OUTPUTS).items():
                 level = f"P{int(key.removeprefix('out')) + 2}"
                 compare(case, level, maps[level], value)
+            continue
+        if (folder / "logits_nhwc.npy").exists():
+            segmenter = load_checkpoint(checkpoint, input_shape=(None, None, 3))
+            outputs = _forward(segmenter, images)
+            for key in SEGMENTATION_OUTPUTS:
+                if (folder / f"{key}_nhwc.npy").exists():
+                    compare(
+                        case,
+                        key,
+                        outputs[key],
+                        np.load(folder / f"{key}_nhwc.npy"),
+                    )
             continue
         model = load_checkpoint(checkpoint, input_shape=shape)
         compare(
