@@ -534,3 +534,14 @@ def test_head_layout_reads_concat_input_and_more_convs():
         cat[1, 2, 17, 3]
         == heads["auxiliary_head.conv_cat.conv.weight"][3, 17, 1, 2]
     )
+
+
+def test_weights_file_without_config(tmp_path):
+    """A release's weights file alone: the tensors say all but the pool
+    scales, which take UPerHead's default with a note."""
+    alone = tmp_path / "upernet.safetensors"
+    alone.write_bytes((golden(*CASE) / "model.safetensors").read_bytes())
+    checkpoint = convert_checkpoint(alone)
+    assert checkpoint.format == "hf_swin_upernet" and checkpoint.meta is None
+    assert checkpoint.config == convert_checkpoint(golden(*CASE)).config
+    assert any("No config.json states" in n for n in checkpoint.notes)
