@@ -58,6 +58,10 @@ class ConvModule(ConfigFromArguments, keras.layers.Layer):
             kernel_size,
             padding="same",
             use_bias=False,
+            # mmcv's ConvModule: kaiming normal, fan_out, ReLU gain.
+            kernel_initializer=keras.initializers.VarianceScaling(
+                2.0, mode="fan_out", distribution="untruncated_normal"
+            ),
             name="conv",
             dtype=self.dtype_policy,
         )

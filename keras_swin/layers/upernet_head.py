@@ -117,8 +117,13 @@ class UperNetHead(ConfigFromArguments, keras.layers.Layer):
         self.dropout = keras.layers.SpatialDropout2D(
             dropout_rate, name="dropout", dtype=policy
         )
+        # mmsegmentation's BaseDecodeHead.init_weights: normal, std 0.01.
         self.conv_seg = keras.layers.Conv2D(
-            num_classes, 1, name="conv_seg", dtype=policy
+            num_classes,
+            1,
+            kernel_initializer=keras.initializers.RandomNormal(stddev=0.01),
+            name="conv_seg",
+            dtype=policy,
         )
 
     def build(self, input_shape):

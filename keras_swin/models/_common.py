@@ -95,6 +95,49 @@ def check_head_arguments(
         )
 
 
+_RECORDED = (
+    "mean",
+    "std",
+    "crop_pct",
+    "interpolation",
+    "class_names",
+    "source",
+    "notes",
+)
+
+
+def recorded_preprocessing(model: keras.Model, default: dict | None):
+    """The `preprocessing=` argument that rebuilds `model`'s record.
+
+    Loading fills the `PreprocessingInfo` layer of a model built with
+    `preprocessing=` (where the weights came from, the loading notes)
+    after the model was made, so a subclassed model's `get_config` reads
+    the layer, not the argument it was built with: a `.keras` round trip
+    keeps the source and the notes.
+
+    Args:
+        model: a model built with `record_preprocessing`.
+        default: the constructor's `preprocessing` argument.
+
+    Returns:
+        dict of `PreprocessingInfo` arguments, or `default` when the model
+        has no such layer.
+
+    Example:
+        >>> recorded_preprocessing(model, None)["source"]
+        'upernet_swin_tiny.pth'
+    """
+    for layer in model.layers:
+        if isinstance(layer, PreprocessingInfo):
+            config = layer.get_config()
+            return {
+                k: list(v) if isinstance(v, tuple) else v
+                for k, v in config.items()
+                if k in _RECORDED
+            }
+    return default
+
+
 def record_preprocessing(image, preprocessing: dict | None):
     """`image`, passed through a `PreprocessingInfo` layer if asked.
 

@@ -19,7 +19,11 @@ from keras_swin.layers import (
     linear_drop_path_rates,
 )
 from keras_swin.layers.windows import check_window_mode
-from keras_swin.models._common import record_preprocessing, resolve_inputs
+from keras_swin.models._common import (
+    record_preprocessing,
+    recorded_preprocessing,
+    resolve_inputs,
+)
 
 #: Constructor arguments of `SwinBackbone`, as stored by `get_config`.
 _ARGUMENTS = (
@@ -326,6 +330,9 @@ class SwinBackbone(keras.Model):
         for key in _ARGUMENTS:
             value = getattr(self, key)
             config[key] = list(value) if isinstance(value, tuple) else value
+        config["preprocessing"] = recorded_preprocessing(
+            self, self.preprocessing
+        )
         return config
 
     @classmethod

@@ -14,7 +14,10 @@ import keras
 from keras_swin.layers.fcn_head import FCNHead
 from keras_swin.layers.resize import ResizeLike
 from keras_swin.layers.upernet_head import UperNetHead, check_pool_scales
-from keras_swin.models._common import record_preprocessing
+from keras_swin.models._common import (
+    record_preprocessing,
+    recorded_preprocessing,
+)
 from keras_swin.models.swin import SWIN_CONFIGS
 from keras_swin.models.swin_backbone import SwinBackbone
 
@@ -202,7 +205,7 @@ class UperNet(keras.Model):
             "name": self.name,
             "trainable": self.trainable,
             "backbone": keras.saving.serialize_keras_object(self.backbone),
-            "preprocessing": self.preprocessing,
+            "preprocessing": recorded_preprocessing(self, self.preprocessing),
         }
         for key in HEAD_ARGUMENTS:
             value = getattr(self, key)

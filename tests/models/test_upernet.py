@@ -292,3 +292,15 @@ def test_bad_arguments():
         SwinUperNet(backbone=backbone, embed_dim=8)
     with pytest.raises(ValueError, match="num_classes"):
         UperNet(backbone, num_classes=0, auxiliary_channels=None)
+
+
+def test_keras_file_keeps_the_weights_record(golden_model, tmp_path):
+    source = keras_swin.weights_source(golden_model)
+    assert source is not None and "upernet_swin_e24_w7" in source
+    path = tmp_path / "segmenter.keras"
+    golden_model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert keras_swin.weights_source(loaded) == source
+    assert keras_swin.checkpoint_notes(loaded) == keras_swin.checkpoint_notes(
+        golden_model
+    )
