@@ -31,7 +31,7 @@ _EXPORTS = {
     "SwinTiny": "keras_swin.applications",
     "SwinTransformer": "keras_swin.applications",
     "SwinBackbone": "keras_swin.models.swin_backbone",
-    "SwinUperNet": "keras_swin.models.upernet",
+    "SwinUperNet": "keras_swin.applications",
     "UperNet": "keras_swin.models.upernet",
     "UPERNET_CONFIGS": "keras_swin.models.upernet",
     "VIT_CONFIGS": "keras_swin.models.vit",

@@ -159,6 +159,82 @@ VisionTransformer = _with_weights(
 )
 
 
+def SwinUperNet(
+    variant: str | None = None,
+    *,
+    weights=None,
+    backbone: keras.Model | None = None,
+    num_classes: int | None = None,
+    input_shape=(None, None, 3),
+    name: str = "swin_upernet",
+    **kwargs,
+) -> keras.Model:
+    """Swin + UperNet segmenter, optionally with weights.
+
+    `keras_swin.models.upernet.SwinUperNet` (see it for the variants,
+    `backbone=` and every head argument) plus `weights=`.
+
+    Args:
+        variant: "swin_tiny", "swin_small", "swin_base", "swin_large"
+            (the released ADE20K configurations), or None with the
+            architecture in `kwargs`.
+        weights: None (random initialisation); a registered segmenter
+            release (`keras_swin.available_weights()`, e.g.
+            "upernet_swin_tiny_patch4_window7_512.ms_ade20k"), downloaded,
+            converted and cached on first use; or a local UperNet
+            checkpoint (Hugging Face folder, official mmsegmentation
+            `.pth`, `.weights.h5` or `.keras` of this architecture).
+        backbone: a ready backbone with `pyramid_outputs` (no `weights`).
+        num_classes: classes; with weights, another count keeps all but
+            the two classifiers (a `HeadWarning` names them).
+        input_shape: (H, W, C); None sides for any size.
+        name: model name.
+        **kwargs: further `SwinBackbone` and `UperNet` arguments.
+
+    Returns:
+        A `keras_swin.UperNet`: (B, H, W, 3) normalised images ->
+        {"logits": (B, H, W, K), "auxiliary_logits": (B, H, W, K)}.
+
+    Example:
+        >>> model = SwinUperNet(num_classes=4, embed_dim=8,
+        ...     depths=(1, 1, 1, 1), num_heads=(1, 1, 1, 1), window_size=4,
+        ...     channels=8, auxiliary_channels=4)
+        >>> sorted(model.output)
+        ['auxiliary_logits', 'logits']
+    """
+    from keras_swin.models import upernet
+
+    if weights is None:
+        return upernet.SwinUperNet(
+            variant,
+            backbone=backbone,
+            num_classes=num_classes,
+            input_shape=input_shape,
+            name=name,
+            **kwargs,
+        )
+    if backbone is not None:
+        raise ValueError(
+            "SwinUperNet(weights=...) builds its own Swin backbone; pass "
+            "either weights or backbone, not both."
+        )
+    if variant is None:
+        config = {}
+    elif variant in upernet.UPERNET_CONFIGS:
+        config = dict(upernet.UPERNET_CONFIGS[variant])
+    else:
+        raise ValueError(
+            f"Unknown variant {variant!r}; expected one of "
+            f"{sorted(upernet.UPERNET_CONFIGS)} or None."
+        )
+    config.update(kwargs)
+    if num_classes is not None:
+        config["num_classes"] = num_classes
+    config["image_shape"] = tuple(input_shape)
+    config["name"] = name
+    return _build(get_family("swin_upernet"), (), config, weights)
+
+
 _VARIANT_DOC = """{summary}
 
     {notes} Other keyword arguments go to `{family}`.

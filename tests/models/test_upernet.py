@@ -304,3 +304,24 @@ def test_keras_file_keeps_the_weights_record(golden_model, tmp_path):
     assert keras_swin.checkpoint_notes(loaded) == keras_swin.checkpoint_notes(
         golden_model
     )
+
+
+def test_swin_upernet_with_weights_equals_load_checkpoint(golden_model):
+    architecture = dict(
+        num_classes=5,
+        embed_dim=24,
+        depths=(2, 2, 2, 2),
+        num_heads=(1, 2, 3, 6),
+        window_size=7,
+        channels=32,
+        auxiliary_channels=16,
+    )
+    model = keras_swin.SwinUperNet(weights=golden(*GOLDEN), **architecture)
+    expected = {v.path: np.array(v) for v in golden_model.weights}
+    got = {v.path: np.array(v) for v in model.weights}
+    assert sorted(got) == sorted(expected)
+    for path, value in got.items():
+        np.testing.assert_array_equal(value, expected[path], err_msg=path)
+    wrong = dict(architecture, channels=16)
+    with pytest.raises(ValueError, match="decode_head"):
+        keras_swin.SwinUperNet(weights=golden(*GOLDEN), **wrong)
