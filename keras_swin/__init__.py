@@ -54,6 +54,7 @@ _EXPORTS = {
     "load_image": "keras_swin.imagenet",
     "available_weights": "keras_swin.weights.pretrained",
     "build_pretrained": "keras_swin.applications",
+    "segment": "keras_swin.segmentation",
 }
 
 __all__ = sorted(_EXPORTS) + [
