@@ -3,6 +3,7 @@
     keras-swin convert SRC OUT     checkpoint -> .weights.h5 or .keras
     keras-swin info SRC            architecture read from a checkpoint
     keras-swin predict IMAGE...    top-5 classes with pretrained weights
+    keras-swin segment IMAGE...    label maps and overlays of a segmenter
     keras-swin parity CKPT ...     a checkpoint against your reference
                                    outputs (--inputs, --expected)
     keras-swin train [...]         train with a paper's recipe (default:
@@ -334,6 +335,177 @@ def _cmd_predict(args) -> int:
         print(path)
         for rank, (wnid, label, score) in enumerate(rows, 1):
             print(f"  {rank}. {label:30s} {score:.4f}  ({wnid})")
+    return 0
+
+
+def _int_pair(text: str) -> tuple[int, int]:
+    """argparse `type=`: `N` or `H,W`, positive ints -> (H, W)."""
+    parts = text.split(",")
+    if len(parts) not in (1, 2):
+        raise argparse.ArgumentTypeError(
+            f"must be N or H,W (positive integers), got {text!r}"
+        )
+    values = tuple(positive_int(part.strip()) for part in parts)
+    return values[0], values[-1]
+
+
+def _test_scale(text: str) -> tuple[int, int] | None:
+    """argparse `type=` of `segment --scale`: `LONG,SHORT` or `none`."""
+    if text.strip().lower() == "none":
+        return None
+    parts = text.split(",")
+    if len(parts) != 2:
+        raise argparse.ArgumentTypeError(
+            f"must be LONG,SHORT (e.g. 2048,512) or none, got {text!r}"
+        )
+    return tuple(positive_int(part.strip()) for part in parts)
+
+
+def _ratios(text: str) -> tuple[float, ...]:
+    """argparse `type=` of `segment --scales`: positive numbers, by commas."""
+    values = []
+    for part in text.split(","):
+        try:
+            value = float(part)
+        except ValueError:
+            value = float("nan")
+        if not 0 < value < float("inf"):
+            raise argparse.ArgumentTypeError(
+                f"must be positive numbers separated by commas (e.g. "
+                f"0.5,0.75,1.0), got {part.strip()!r} in {text!r}"
+            )
+        values.append(value)
+    return tuple(values)
+
+
+def _segment_model(weights: str):
+    """The segmenter of `--weights`: a registered name or a path."""
+    from keras_swin.applications import build_pretrained, load_checkpoint
+
+    if os.path.exists(weights):
+        return load_checkpoint(weights)  # a segmenter takes any size
+    if _looks_like_path(weights):
+        raise FileNotFoundError(
+            errno.ENOENT,
+            "No such checkpoint file or folder (--weights looks like a "
+            "path, not a registered name)",
+            weights,
+        )
+    return build_pretrained(weights)
+
+
+def _segment_classes(model, weights: str) -> list[str]:
+    """Class names: the model's own, ADE20K's for 150 classes, else
+    `class k`."""
+    from keras_swin import ade20k
+    from keras_swin.imagenet import model_preprocessing
+
+    output = model.output
+    if isinstance(output, dict):
+        if "logits" not in output:
+            raise ValueError(
+                f"{weights} is not a segmenter: its outputs "
+                f"{sorted(output)} have no 'logits'."
+            )
+        output = output["logits"]
+    if not hasattr(output, "shape") or len(output.shape) != 4:
+        raise ValueError(
+            f"{weights} is not a segmenter: it outputs "
+            f"{getattr(output, 'shape', output)}, not (B, H, W, classes) "
+            "logits (keras-swin predict classifies images)."
+        )
+    classes = output.shape[-1]
+    settings = model_preprocessing(model) or {}
+    names = settings.get("class_names")
+    if names is not None:
+        if len(names) != classes:
+            raise ValueError(
+                f"{weights} names {len(names)} classes but outputs {classes}."
+            )
+        return list(names)
+    if classes == ade20k.NUM_CLASSES:
+        return ade20k.class_names()
+    return [f"class {k}" for k in range(classes)]
+
+
+def _read_rgb(path: str):
+    """The image at its own size, uint8 RGB (alpha on white, 16-bit and
+    palette images converted as `keras_swin.imagenet.load_image` does)."""
+    import numpy as np
+    from PIL import Image
+
+    from keras_swin.imagenet import load_image
+
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+    except Exception:  # load_image names what is wrong with the file
+        width = height = 1
+    pixels = load_image(
+        path, (height, width), crop_pct=1.0, interpolation="bilinear"
+    )
+    return pixels.astype(np.uint8)  # integers 0..255: no resize happened
+
+
+def _cmd_segment(args) -> int:
+    import numpy as np
+    from PIL import Image
+
+    from keras_swin import ade20k
+    from keras_swin.segmentation import ADE20K_RATIOS, segment
+
+    # Before the model loads: a wrong path fails now, not after minutes.
+    stems = {}
+    for path in args.images:
+        if not os.path.isfile(path):
+            raise FileNotFoundError(errno.ENOENT, "No such image file", path)
+        stem = Path(path).stem
+        if stem in stems:
+            raise ValueError(
+                f"{stems[stem]} and {path} would both write "
+                f"{stem}_overlay.png and {stem}_labels.png in {args.output}; "
+                "segment them in two runs with different --output folders."
+            )
+        stems[stem] = path
+    check_writable(args.output, folder=True)
+    scales, flip = args.scales, args.flip
+    if args.aug_test:
+        scales, flip = scales or ADE20K_RATIOS, True
+    start = time.perf_counter()
+    model = _segment_model(args.weights)
+    names = _segment_classes(model, args.weights)
+    colours = None if len(names) == ade20k.NUM_CLASSES else len(names)
+    for path in args.images:
+        image = _read_rgb(path)
+        labels = segment(
+            model,
+            image,
+            mode=args.mode,
+            crop_size=args.crop_size,
+            stride=args.stride,
+            scale=args.scale,
+            scales=scales,
+            flip=flip,
+            batch_size=args.batch_size,
+        )
+        stem = Path(path).stem
+        blend = ade20k.overlay(
+            image, labels, args.alpha, palette=colours, ignore_index=None
+        )
+        # class ids: 8-bit PNG ("L"), 16-bit ("I;16") over 256 classes
+        ids = labels.astype(np.uint8 if len(names) <= 256 else np.uint16)
+        for suffix, array in (("overlay", blend), ("labels", ids)):
+            with atomic_path(Path(args.output) / f"{stem}_{suffix}.png") as tmp:
+                Image.fromarray(array).save(tmp, format="PNG")
+        (rows,) = ade20k.decode_segmentation(
+            labels, class_names=names, top=args.top, ignore_index=None
+        )
+        shares = ", ".join(f"{name} {share:.1%}" for _, name, share in rows)
+        print(f"{path} ({image.shape[0]}x{image.shape[1]}): {shares}")
+    print(
+        f"{len(args.images)} label maps and overlays in {args.output}, "
+        f"{time.perf_counter() - start:.1f} s"
+    )
     return 0
 
 
@@ -751,6 +923,97 @@ def build_parser() -> argparse.ArgumentParser:
         help="classes printed per image (default: %(default)s)",
     )
     predict.set_defaults(func=_cmd_predict)
+
+    seg = sub.add_parser(
+        "segment",
+        help="segment images with a segmenter (label maps and overlays)",
+        description="Load a segmenter (a registered name, downloaded and "
+        "cached on first use, or a checkpoint file, folder or .keras "
+        "model), segment each image with mmsegmentation's test "
+        "semantics (keras_swin.segment) and write NAME_overlay.png (the "
+        "classes' colours over the image) and NAME_labels.png (the class "
+        "id of each pixel: 8-bit, 16-bit over 256 classes) into OUTPUT; "
+        "print each image's largest classes.",
+    )
+    seg.add_argument("images", nargs="+", help="image files")
+    seg.add_argument(
+        "--weights",
+        required=True,
+        help="registered name (keras_swin.available_weights()) or "
+        "checkpoint path",
+    )
+    seg.add_argument(
+        "--output",
+        required=True,
+        help="folder for the PNG files (created if missing)",
+    )
+    seg.add_argument(
+        "--mode",
+        choices=("whole", "slide"),
+        default="whole",
+        help="whole image, or sliding windows (default: %(default)s)",
+    )
+    seg.add_argument(
+        "--crop-size",
+        type=_int_pair,
+        default=(512, 512),
+        metavar="N|H,W",
+        help="slide window (default: 512)",
+    )
+    seg.add_argument(
+        "--stride",
+        type=_int_pair,
+        default=(341, 341),
+        metavar="N|H,W",
+        help="slide step (default: 341)",
+    )
+    seg.add_argument(
+        "--scale",
+        type=_test_scale,
+        default=(2048, 512),
+        metavar="LONG,SHORT",
+        help="resize each image to fit this long and short edge, keeping "
+        "its aspect ratio; none: its own size (default: 2048,512, the "
+        "ADE20K test)",
+    )
+    seg.add_argument(
+        "--scales",
+        type=_ratios,
+        metavar="R,R,...",
+        help="test at these ratios of --scale and average, e.g. "
+        "0.5,0.75,1.0,1.25,1.5,1.75 (default: 1 only)",
+    )
+    seg.add_argument(
+        "--flip",
+        action="store_true",
+        help="also test each scale flipped horizontally (default: off)",
+    )
+    seg.add_argument(
+        "--aug-test",
+        action="store_true",
+        help="mmsegmentation's multi-scale + flip test: --scales "
+        "0.5,0.75,1.0,1.25,1.5,1.75 --flip (default: off)",
+    )
+    seg.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=4,
+        help="windows or images per model call (default: %(default)s)",
+    )
+    seg.add_argument(
+        "--alpha",
+        type=non_negative_float,
+        default=0.5,
+        help="opacity of the colours in the overlay, 0..1 (default: "
+        "%(default)s)",
+    )
+    seg.add_argument(
+        "--top",
+        type=positive_int,
+        default=5,
+        help="classes printed per image (default: %(default)s)",
+    )
+    seg.set_defaults(func=_cmd_segment)
 
     parity = sub.add_parser(
         "parity",
