@@ -25,6 +25,7 @@ import os
 
 import keras
 
+from keras_swin.models import upernet
 from keras_swin.weights import pretrained
 from keras_swin.weights.families import Family, get_family
 from keras_swin.weights.loading import (
@@ -202,8 +203,6 @@ def SwinUperNet(
         >>> sorted(model.output)
         ['auxiliary_logits', 'logits']
     """
-    from keras_swin.models import upernet
-
     if weights is None:
         return upernet.SwinUperNet(
             variant,
