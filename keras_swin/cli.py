@@ -82,11 +82,18 @@ def _overrides(args) -> dict:
 
 
 def _builder_call(config: dict) -> str:
+    import inspect
+
+    import keras_swin
     from keras_swin.weights.families import get_family
 
     name = get_family(config["family"]).application
-    skip = {"family", "format"}
-    items = ", ".join(f"{k}={v!r}" for k, v in config.items() if k not in skip)
+    config = {k: v for k, v in config.items() if k not in {"family", "format"}}
+    parameters = inspect.signature(getattr(keras_swin, name)).parameters
+    if "classes" not in parameters and "num_classes" in parameters:
+        # A segmenter's builder counts its classes as num_classes.
+        config["num_classes"] = config.pop("classes")
+    items = ", ".join(f"{k}={v!r}" for k, v in config.items())
     return f"keras_swin.{name}({items})"
 
 

@@ -298,3 +298,16 @@ def test_release_from_a_file_url_and_the_convert_command(
             dict(embed_dim=8, depths=(1,) * 4, num_heads=HEADS, channels=16),
             (None, None),
         )
+
+
+def test_convert_to_weights_file_prints_a_working_rebuild(
+    pth, tmp_path, capsys
+):
+    out = tmp_path / "upernet.weights.h5"
+    assert main(["convert", str(pth), str(out)]) == 0
+    printed = capsys.readouterr().out
+    call = printed.split("Rebuild the architecture with:\n")[1].strip()
+    assert call.startswith("keras_swin.SwinUperNet(") and "classes=" in call
+    model = eval(call, {"keras_swin": keras_swin})  # the line, as printed
+    model.load_weights(out)
+    assert model.get_layer("decode_head").num_classes == CLASSES
