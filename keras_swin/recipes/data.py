@@ -152,12 +152,53 @@ def center_crop(image, size, crop_pct, interpolation):
 _SHUFFLE, _IMAGE, _BATCH = 1, 2, 3
 
 
-def _stream_seed(seed: int, tag: int, index):
-    """(2,) int64 stateless seed of element `index` of a stream."""
+def stream_seed(seed: int, tag: int, index):
+    """(2,) int64 stateless seed of element `index` of a stream.
+
+    Example:
+        >>> stream_seed(0, 2, 5).shape
+        TensorShape([2])
+    """
     base = tf.constant([seed % 2**63, tag], tf.int64)
     return tf.random.experimental.stateless_fold_in(
         base, tf.cast(index, tf.int64)
     )
+
+
+def seeded_pass(source: tf.data.Dataset, seed: int, shuffle_buffer: int, tag):
+    """`index -> the index-th pass over source`, shuffled by seed alone.
+
+    Args:
+        source: the examples.
+        seed: the run's seed.
+        shuffle_buffer: shuffle buffer size; 0 keeps the order.
+        tag: the stream's tag (keeps the shuffles of pipelines apart).
+
+    Returns:
+        A function of a pass index (a scalar tensor) to a dataset, for
+        `tf.data.Dataset.counter().flat_map(...)`.
+
+    Example:
+        >>> one_pass = seeded_pass(tf.data.Dataset.range(4), 0, 4, 1)
+        >>> sorted(int(x) for x in one_pass(tf.constant(0, tf.int64)))
+        [0, 1, 2, 3]
+    """
+
+    def one_pass(index):
+        if not shuffle_buffer:
+            return source
+        # The shuffle's seeds are (graph seed, op seed). Fixing the graph
+        # seed of this function makes the order depend on `seed` alone
+        # (not on `tf.random.set_seed`), and spares TensorFlow comparing
+        # the tensor op seed with 0 in Python, which fails when the
+        # global seed is 0.
+        tf.compat.v1.get_default_graph().seed = tag
+        shuffle_seed = stream_seed(seed, tag, index)[0]
+        return source.shuffle(
+            shuffle_buffer, seed=shuffle_seed, reshuffle_each_iteration=False
+        )
+
+    return one_pass
 
 
 def train_pipeline(
@@ -214,21 +255,9 @@ def train_pipeline(
         raise ValueError(f"start must be >= 0 examples, got {start}.")
     if seed is None:
         seed = int(tf.random.uniform([], 0, 2**31 - 1, tf.int64))
-    source = _pairs(dataset)
+    source = pairs(dataset)
 
-    def one_pass(index):
-        if not shuffle_buffer:
-            return source
-        # The shuffle's seeds are (graph seed, op seed). Fixing the graph
-        # seed of this function makes the order depend on `seed` alone
-        # (not on `tf.random.set_seed`), and spares TensorFlow comparing
-        # the tensor op seed with 0 in Python, which fails when the
-        # global seed is 0.
-        tf.compat.v1.get_default_graph().seed = _SHUFFLE
-        shuffle_seed = _stream_seed(seed, _SHUFFLE, index)[0]
-        return source.shuffle(
-            shuffle_buffer, seed=shuffle_seed, reshuffle_each_iteration=False
-        )
+    one_pass = seeded_pass(source, seed, shuffle_buffer, _SHUFFLE)
 
     skip = start
     if repeat:
@@ -250,7 +279,7 @@ def train_pipeline(
         image, label = pair
         crop, flip, policy, erase = tf.unstack(
             tf.random.experimental.stateless_split(
-                _stream_seed(seed, _IMAGE, index), 4
+                stream_seed(seed, _IMAGE, index), 4
             )
         )
         image = random_resized_crop(
@@ -287,7 +316,7 @@ def train_pipeline(
     def per_batch(index, batch):
         images, labels = batch
         if recipe.mixing:
-            return mixer(images, labels, _stream_seed(seed, _BATCH, index))
+            return mixer(images, labels, stream_seed(seed, _BATCH, index))
         return images, mixer.targets(labels)
 
     dataset = dataset.enumerate(start=start // batch_size).map(
@@ -339,9 +368,7 @@ def eval_pipeline(
         target = tf.one_hot(tf.cast(label, tf.int32), num_classes)
         return normalize(image, recipe), target
 
-    dataset = _pairs(dataset).map(
-        per_image, num_parallel_calls=tf.data.AUTOTUNE
-    )
+    dataset = pairs(dataset).map(per_image, num_parallel_calls=tf.data.AUTOTUNE)
     dataset = dataset.batch(batch_size)
     if pad_last_batch:
 
@@ -358,7 +385,17 @@ def eval_pipeline(
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
-def _pairs(dataset):
+def pairs(dataset):
+    """(image, label) pairs from pairs or dicts with those keys.
+
+    Raises:
+        ValueError: elements of another structure, naming it.
+
+    Example:
+        >>> ds = tf.data.Dataset.from_tensors({"image": x, "label": y})
+        >>> len(pairs(ds).element_spec)
+        2
+    """
     spec = dataset.element_spec
     if isinstance(spec, dict):
         missing = {"image", "label"} - set(spec)

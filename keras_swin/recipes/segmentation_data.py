@@ -39,6 +39,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_swin.ade20k import instance_category_map
+from keras_swin.recipes.data import pairs, seeded_pass, stream_seed
 
 #: mmsegmentation's ImageNet normalisation, in pixel units (0..255).
 MEAN = (123.675, 116.28, 103.53)
@@ -766,34 +767,9 @@ def pad_pair(image, label, size: Sequence[int], ignore_index=IGNORE_INDEX):
 # -------------------------------------------------------------- pipelines
 
 
-def _stream_seed(seed: int, tag: int, index):
-    """(2,) int64 stateless seed of element `index` of a stream."""
-    base = tf.constant([seed % 2**63, tag], tf.int64)
-    return tf.random.experimental.stateless_fold_in(
-        base, tf.cast(index, tf.int64)
-    )
-
-
 def _pairs(dataset: tf.data.Dataset) -> tf.data.Dataset:
     """(image, label) pairs, label (H, W), checked against the image."""
-    spec = dataset.element_spec
-    if isinstance(spec, dict):
-        missing = {"image", "label"} - set(spec)
-        if missing:
-            raise ValueError(
-                f"Dataset elements need 'image' and 'label' keys; missing "
-                f"{sorted(missing)} (keys: {sorted(spec)})."
-            )
-        dataset = dataset.map(
-            tf.autograph.experimental.do_not_convert(
-                lambda ex: (ex["image"], ex["label"])
-            )
-        )
-    elif not isinstance(spec, tuple) or len(spec) != 2:
-        raise ValueError(
-            "Dataset elements must be (image, label) pairs or dicts with "
-            f"'image' and 'label'; got {spec}."
-        )
+    dataset = pairs(dataset)
 
     @tf.autograph.experimental.do_not_convert
     def check(image, label):
@@ -889,16 +865,7 @@ def segmentation_train_pipeline(
         seed = int(tf.random.uniform([], 0, 2**31 - 1, tf.int64))
     source = _pairs(dataset)
 
-    def one_pass(index):
-        if not shuffle_buffer:
-            return source
-        # Fixing the graph seed of this function makes the order depend on
-        # `seed` alone (see keras_swin.recipes.data.train_pipeline).
-        tf.compat.v1.get_default_graph().seed = _SHUFFLE
-        shuffle_seed = _stream_seed(seed, _SHUFFLE, index)[0]
-        return source.shuffle(
-            shuffle_buffer, seed=shuffle_seed, reshuffle_each_iteration=False
-        )
+    one_pass = seeded_pass(source, seed, shuffle_buffer, _SHUFFLE)
 
     # Passes are built inside flat_map (a traced function) even without
     # `repeat`, so the graph seed above applies to every shuffle.
@@ -910,7 +877,7 @@ def segmentation_train_pipeline(
         image, label = pair
         resize, cut, flip, colour = tf.unstack(
             tf.random.experimental.stateless_split(
-                _stream_seed(seed, _IMAGE, index), 4
+                stream_seed(seed, _IMAGE, index), 4
             )
         )
         image, label = random_resize(image, label, resize, scale, ratio_range)
