@@ -372,3 +372,210 @@ def get_recipe(recipe: str | Recipe) -> Recipe:
             f"Unknown recipe {recipe!r}; available: {sorted(RECIPES)}."
         )
     return RECIPES[recipe]
+
+
+#: The official UperNet + Swin configurations on ADE20K (mmsegmentation).
+SWIN_SEGMENTATION_CONFIG_URL = (
+    "https://github.com/SwinTransformer/Swin-Transformer-Semantic-"
+    "Segmentation/blob/main/configs/swin/"
+    "upernet_swin_tiny_patch4_window7_512x512_160k_ade20k.py"
+)
+
+#: Parameters mmseg's `paramwise_cfg` keeps out of weight decay: every
+#: parameter whose name contains one of these (substring match on the
+#: full name, as mmcv's `custom_keys`). Biases and the heads' BatchNorm
+#: (`bn`) are decayed, as in the official runs.
+MMSEG_NO_DECAY_KEYS = (
+    "absolute_pos_embed",
+    "relative_position_bias_table",
+    "norm",
+)
+
+
+@dataclass(frozen=True)
+class SegmentationRecipe:
+    """One semantic-segmentation training configuration (mmseg style).
+
+    Iteration-based: `total_steps` optimizer steps of `batch_size` crops,
+    AdamW, a linear warm-up that multiplies a poly decay (mmcv's
+    `PolyLrUpdaterHook` with `warmup="linear"`, see
+    `keras_swin.recipes.optim.PolyDecayWithWarmup`). Learning rates are
+    not scaled with the batch (mmseg does not scale them).
+
+    Attributes:
+        name: key in `SEGMENTATION_RECIPES`.
+        source: where the numbers come from.
+        learning_rate: peak (base) learning rate.
+        batch_size: global batch (images per step).
+        total_steps: training length in optimizer steps.
+        warmup_steps: linear warm-up length.
+        warmup_ratio: the warm-up starts at `learning_rate * warmup_ratio`.
+        poly_power: power of the poly decay.
+        min_learning_rate: end of the poly decay.
+        weight_decay: decoupled weight decay (AdamW).
+        beta_1, beta_2, epsilon: AdamW moments (PyTorch's eps 1e-8).
+        no_decay_keys: variables whose path contains one of these get no
+            weight decay (`MMSEG_NO_DECAY_KEYS`).
+        crop_size: (height, width) of the training crops.
+        scale: (long side, short side) bound of the keep-ratio resize
+            (mmseg's `img_scale`) before the random ratio.
+        ratio_range: random factor on `scale`.
+        cat_max_ratio: a crop is re-drawn (up to 10 times) while one class
+            covers more than this share of it.
+        flip_prob: horizontal-flip probability.
+        photometric: mmseg's `PhotoMetricDistortion` on.
+        auxiliary_loss_weight: weight of the auxiliary head's loss.
+        ignore_index: label value left out of loss and metrics.
+        num_classes: classes of the dataset.
+        drop_path_rates: stochastic depth of the last block per variant.
+        default_drop_path_rate: rate for variants not in the table.
+        test_mode: "whole" or "slide" inference of the evaluation.
+        notes: free text shown by `keras-swin train --list-recipes`.
+
+    Example:
+        >>> r = SEGMENTATION_RECIPES["upernet_swin_ade20k"]
+        >>> r.learning_rate, r.total_steps, r.drop_path_rate("swin_tiny")
+        (6e-05, 160000, 0.3)
+    """
+
+    name: str
+    source: str
+    learning_rate: float
+    batch_size: int
+    total_steps: int
+    warmup_steps: int = 0
+    warmup_ratio: float = 1e-6
+    poly_power: float = 1.0
+    min_learning_rate: float = 0.0
+    weight_decay: float = 0.0
+    beta_1: float = 0.9
+    beta_2: float = 0.999
+    epsilon: float = 1e-8
+    no_decay_keys: tuple = MMSEG_NO_DECAY_KEYS
+    crop_size: tuple = (512, 512)
+    scale: tuple = (2048, 512)
+    ratio_range: tuple = (0.5, 2.0)
+    cat_max_ratio: float = 0.75
+    flip_prob: float = 0.5
+    photometric: bool = True
+    auxiliary_loss_weight: float = 0.4
+    ignore_index: int = 255
+    num_classes: int = 150
+    drop_path_rates: dict = field(default_factory=dict)
+    default_drop_path_rate: float = 0.0
+    test_mode: str = "whole"
+    notes: str = ""
+
+    def __post_init__(self):
+        if self.total_steps < 1 or not 0 <= self.warmup_steps < (
+            self.total_steps
+        ):
+            raise ValueError(
+                f"SegmentationRecipe {self.name!r}: need total_steps >= 1 "
+                f"and 0 <= warmup_steps < total_steps, got total_steps="
+                f"{self.total_steps}, warmup_steps={self.warmup_steps}."
+            )
+        if self.test_mode not in ("whole", "slide"):
+            raise ValueError(
+                f"SegmentationRecipe {self.name!r}: test_mode must be "
+                f"'whole' or 'slide', got {self.test_mode!r}."
+            )
+
+    def drop_path_rate(self, variant: str | None) -> float:
+        """Stochastic depth of the last block for `variant`.
+
+        Example:
+            >>> SEGMENTATION_RECIPES["upernet_swin_ade20k"].drop_path_rate(
+            ...     "swin_base")
+            0.3
+        """
+        return self.drop_path_rates.get(variant, self.default_drop_path_rate)
+
+    def replace(self, **changes) -> SegmentationRecipe:
+        """A copy with some fields changed (validated again).
+
+        Example:
+            >>> SEGMENTATION_RECIPES["upernet_swin_ade20k"].replace(
+            ...     total_steps=10, warmup_steps=2).total_steps
+            10
+        """
+        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise ValueError(
+                f"Unknown segmentation recipe field(s) {sorted(unknown)}; "
+                f"fields are {[f.name for f in dataclasses.fields(self)]}."
+            )
+        return dataclasses.replace(self, **changes)
+
+
+SEGMENTATION_RECIPES: dict[str, SegmentationRecipe] = {
+    "upernet_swin_ade20k": SegmentationRecipe(
+        name="upernet_swin_ade20k",
+        source=(
+            "Swin paper (Liu et al., 2021) Sec. 4.3 and the official "
+            "upernet_swin_{tiny,small,base}_patch4_window7_512x512_160k_"
+            f"ade20k configs, {SWIN_SEGMENTATION_CONFIG_URL} (AdamW lr 6e-5, "
+            "betas (0.9, 0.999), weight_decay 0.01, decay_mult 0 for "
+            "absolute_pos_embed, relative_position_bias_table and norm; "
+            "poly power 1.0, min_lr 0, linear warm-up 1500 iterations, "
+            "warmup_ratio 1e-6; 2 images per GPU x 8 GPUs, 160k "
+            "iterations; auxiliary FCN loss_weight 0.4; drop_path_rate 0.3)"
+        ),
+        learning_rate=6e-5,
+        batch_size=16,
+        total_steps=160_000,
+        warmup_steps=1_500,
+        warmup_ratio=1e-6,
+        poly_power=1.0,
+        min_learning_rate=0.0,
+        weight_decay=0.01,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        crop_size=(512, 512),
+        scale=(2048, 512),
+        ratio_range=(0.5, 2.0),
+        cat_max_ratio=0.75,
+        flip_prob=0.5,
+        photometric=True,
+        auxiliary_loss_weight=0.4,
+        ignore_index=255,
+        num_classes=150,
+        drop_path_rates={
+            "swin_tiny": 0.3,
+            "swin_small": 0.3,
+            "swin_base": 0.3,
+        },
+        default_drop_path_rate=0.3,
+        test_mode="whole",
+        notes=(
+            "UperNet + Swin on ADE20K (tfds:scene_parse150), 512x512 "
+            "crops, from an ImageNet checkpoint (--weights)."
+        ),
+    ),
+}
+
+
+def get_segmentation_recipe(
+    recipe: str | SegmentationRecipe,
+) -> SegmentationRecipe:
+    """Looks a segmentation recipe up by name (a recipe is returned as is).
+
+    Args:
+        recipe: a key of `SEGMENTATION_RECIPES` or a `SegmentationRecipe`.
+
+    Returns:
+        The `SegmentationRecipe`.
+
+    Example:
+        >>> get_segmentation_recipe("upernet_swin_ade20k").batch_size
+        16
+    """
+    if isinstance(recipe, SegmentationRecipe):
+        return recipe
+    if recipe not in SEGMENTATION_RECIPES:
+        raise ValueError(
+            f"Unknown segmentation recipe {recipe!r}; available: "
+            f"{sorted(SEGMENTATION_RECIPES)}."
+        )
+    return SEGMENTATION_RECIPES[recipe]

@@ -6,7 +6,13 @@ import math
 
 import keras
 
-from keras_swin.recipes.config import Recipe, get_recipe
+from keras_swin.recipes.config import (
+    MMSEG_NO_DECAY_KEYS,
+    Recipe,
+    SegmentationRecipe,
+    get_recipe,
+    get_segmentation_recipe,
+)
 
 #: Layer or variable names the official Swin code keeps out of weight decay
 #: (`no_weight_decay` and `no_weight_decay_keywords` of the model), plus the
@@ -302,3 +308,181 @@ def make_loss(recipe: str | Recipe) -> keras.losses.Loss:
         label_smoothing=smoothing,
         reduction="mean_with_sample_weight",
     )
+
+
+@keras.saving.register_keras_serializable("keras_swin")
+class PolyDecayWithWarmup(keras.optimizers.schedules.LearningRateSchedule):
+    """mmcv's poly learning rate with its linear warm-up, per step.
+
+    `PolyLrUpdaterHook` with `warmup="linear"` (by iteration), as the
+    official UperNet + Swin runs use it. At step `t` (0 for the first
+    update):
+
+        regular(t) = (lr - min_lr) * (1 - t / total_steps) ** power + min_lr
+        k(t) = (1 - t / warmup_steps) * (1 - warmup_ratio)
+        rate(t) = regular(t) * (1 - k(t))   while t < warmup_steps
+                  regular(t)                afterwards
+
+    The warm-up multiplies the decayed rate (it does not ramp to the
+    peak), so the first update uses `lr * warmup_ratio`. Past
+    `total_steps` the rate stays at `min_lr`.
+
+    Args:
+        learning_rate: base rate `lr`.
+        total_steps: steps of the decay (mmcv's `max_iters`).
+        warmup_steps: warm-up length (0: none).
+        warmup_ratio: warm-up factor at step 0.
+        power: poly exponent.
+        min_learning_rate: rate at `total_steps`.
+
+    Example:
+        >>> s = PolyDecayWithWarmup(6e-5, 160000, 1500, 1e-6)
+        >>> round(float(s(1500)) / 6e-5, 6)
+        0.990625
+    """
+
+    def __init__(
+        self,
+        learning_rate: float,
+        total_steps: int,
+        warmup_steps: int = 0,
+        warmup_ratio: float = 1e-6,
+        power: float = 1.0,
+        min_learning_rate: float = 0.0,
+    ):
+        if total_steps < 1 or warmup_steps < 0:
+            raise ValueError(
+                "PolyDecayWithWarmup: total_steps must be >= 1 and "
+                f"warmup_steps >= 0, got {total_steps} and {warmup_steps}."
+            )
+        self.learning_rate = learning_rate
+        self.total_steps = total_steps
+        self.warmup_steps = warmup_steps
+        self.warmup_ratio = warmup_ratio
+        self.power = power
+        self.min_learning_rate = min_learning_rate
+
+    def __call__(self, step):
+        from keras import ops
+
+        step = ops.cast(step, "float32")
+        # (total - t) / total rather than 1 - t / total: exact in float32
+        # to the last step.
+        remaining = ops.maximum(self.total_steps - step, 0.0) / self.total_steps
+        regular = (self.learning_rate - self.min_learning_rate) * ops.power(
+            remaining, self.power
+        ) + self.min_learning_rate
+        if not self.warmup_steps:
+            return regular
+        # 1 - k(t) = ratio + (1 - ratio) * t / warmup_steps: the same
+        # number, without float32's cancellation in 1 - k near t = 0.
+        factor = self.warmup_ratio + (1.0 - self.warmup_ratio) * (
+            step / self.warmup_steps
+        )
+        return ops.where(step < self.warmup_steps, regular * factor, regular)
+
+    def get_config(self):
+        return dict(
+            learning_rate=self.learning_rate,
+            total_steps=self.total_steps,
+            warmup_steps=self.warmup_steps,
+            warmup_ratio=self.warmup_ratio,
+            power=self.power,
+            min_learning_rate=self.min_learning_rate,
+        )
+
+
+def segmentation_schedule(
+    recipe: str | SegmentationRecipe,
+) -> PolyDecayWithWarmup:
+    """The recipe's poly schedule with its linear warm-up.
+
+    Args:
+        recipe: a `SegmentationRecipe` or its name.
+
+    Returns:
+        A `PolyDecayWithWarmup`.
+
+    Example:
+        >>> s = segmentation_schedule("upernet_swin_ade20k")
+        >>> float(s(0)) == 6e-5 * 1e-6
+        True
+    """
+    recipe = get_segmentation_recipe(recipe)
+    return PolyDecayWithWarmup(
+        recipe.learning_rate,
+        recipe.total_steps,
+        recipe.warmup_steps,
+        recipe.warmup_ratio,
+        recipe.poly_power,
+        recipe.min_learning_rate,
+    )
+
+
+def segmentation_weight_decay_exempt(model: keras.Model, keys=None) -> list:
+    """Trainable variables mmseg's `paramwise_cfg` keeps out of decay.
+
+    A variable is exempt when its path contains one of `keys` (substring
+    match, as mmcv's `custom_keys`): by default
+    `keras_swin.recipes.config.MMSEG_NO_DECAY_KEYS`, i.e. every LayerNorm
+    of the backbone (`norm`, `norm1`, `norm0` ... in the paths), the
+    relative-position bias tables and the absolute position embedding.
+    Unlike the classification recipe (`weight_decay_exempt`), biases and
+    the heads' BatchNorm (`bn`) are decayed, as in the official runs.
+
+    Args:
+        model: a built Keras model.
+        keys: substrings; default the mmseg ones.
+
+    Returns:
+        A list of variables.
+
+    Example:
+        >>> from keras_swin import SwinBackbone
+        >>> m = SwinBackbone(embed_dim=8, depths=(1,), num_heads=(1,),
+        ...                  input_shape=(32, 32, 3))
+        >>> sorted({v.path.split("/")[-1]
+        ...         for v in segmentation_weight_decay_exempt(m)})
+        ['beta', 'gamma', 'relative_position_bias_table']
+    """
+    keys = MMSEG_NO_DECAY_KEYS if keys is None else tuple(keys)
+    return [
+        v
+        for v in model.trainable_variables
+        if any(key in v.path for key in keys)
+    ]
+
+
+def make_segmentation_optimizer(
+    recipe: str | SegmentationRecipe, model: keras.Model
+) -> keras.optimizers.Optimizer:
+    """The segmentation recipe's AdamW with its schedule and decay mask.
+
+    Args:
+        recipe: a `SegmentationRecipe` or its name.
+        model: the model to train (for the weight-decay mask).
+
+    Returns:
+        A `keras.optimizers.AdamW` (no gradient clipping: the official
+        runs clip nothing).
+
+    Example:
+        >>> opt = make_segmentation_optimizer("upernet_swin_ade20k", model)
+        >>> opt.weight_decay
+        0.01
+    """
+    recipe = get_segmentation_recipe(recipe)
+    optimizer = keras.optimizers.AdamW(
+        learning_rate=segmentation_schedule(recipe),
+        weight_decay=recipe.weight_decay,
+        beta_1=recipe.beta_1,
+        beta_2=recipe.beta_2,
+        epsilon=recipe.epsilon,
+    )
+    if recipe.weight_decay:
+        optimizer.exclude_from_weight_decay(
+            var_list=segmentation_weight_decay_exempt(
+                model, recipe.no_decay_keys
+            )
+        )
+    return optimizer
