@@ -1,6 +1,9 @@
 # keras-swin: set-up, main job and tests on a fresh machine.
 #   make train  set up .venv, then the main job: train a small Swin on the
 #               bundled digits (keras-swin train; results under runs/)
+#   make train-segmentation  set up .venv, then the segmentation main
+#               job: a small Swin-UperNet on generated scenes (keras-swin
+#               train --task segmentation; results under runs/)
 #   make demo   set up .venv, then check the bundled official checkpoints
 #               (tests/golden_harness.py)
 #   make test   set up .venv, lint, then run the suite once per Keras
@@ -28,7 +31,7 @@ BIN := $(VENV)/bin
 # your own wins.
 JAX_TEST_XLA_FLAGS ?= --xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true
 
-.PHONY: setup train demo test test-fast bench lint clean
+.PHONY: setup train train-segmentation demo test test-fast bench lint clean
 
 $(BIN)/.installed: pyproject.toml requirements-test.txt
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +46,9 @@ setup: $(BIN)/.installed
 
 train: setup
 	$(BIN)/keras-swin train
+
+train-segmentation: setup
+	$(BIN)/keras-swin train --task segmentation
 
 demo: setup
 	$(BIN)/python tests/golden_harness.py tests/golden

@@ -72,9 +72,15 @@ DEFERRED = {
     ("keras_swin.imagenet", "keras_swin.layers.preprocessing_info"),
     # `keras-swin train --help` needs the parser, not the trainer.
     ("keras_swin.recipes.command", "keras_swin.recipes.train"),
+    ("keras_swin.recipes.command", "keras_swin.recipes.segmentation_train"),
     # TensorFlow datasets and matplotlib only when a run uses them.
     ("keras_swin.recipes.train", "keras_swin.recipes.data"),
     ("keras_swin.recipes.train", "keras_swin.recipes.plots"),
+    (
+        "keras_swin.recipes.segmentation_train",
+        "keras_swin.recipes.segmentation_data",
+    ),
+    ("keras_swin.recipes.segmentation_train", "keras_swin.recipes.plots"),
     ("keras_swin.recipes.plots", "keras_swin.utils"),
 }
 

@@ -9,6 +9,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_swin.ade20k import colorize
+
 
 def _pyplot():
     import matplotlib
@@ -30,7 +32,11 @@ def _save(fig, path) -> None:
         fig.savefig(tmp, format="png", dpi=100)
 
 
-def plot_learning_curves(history: dict, path: str | os.PathLike | None):
+def plot_learning_curves(
+    history: dict,
+    path: str | os.PathLike | None,
+    panels=("loss", "accuracy"),
+):
     """Loss and accuracy per epoch, train and validation, as a PNG.
 
     Every epoch is a marked point, so that a 1-epoch run shows its value.
@@ -40,6 +46,8 @@ def plot_learning_curves(history: dict, path: str | os.PathLike | None):
             "val_loss", "val_accuracy", ...).
         path: PNG file to write (atomically); None: write nothing and
             return the open figure (to inspect or save yourself).
+        panels: the history keys to draw, one panel each (with their
+            "val_" twins); keys missing from `history` are skipped.
 
     Returns:
         None, or the matplotlib `Figure` when `path` is None.
@@ -48,7 +56,7 @@ def plot_learning_curves(history: dict, path: str | os.PathLike | None):
         >>> plot_learning_curves({"loss": [1.0, 0.5]}, "/tmp/curves.png")
     """
     plt = _pyplot()
-    panels = [k for k in ("loss", "accuracy") if k in history]
+    panels = [k for k in panels if k in history]
     fig, axes = plt.subplots(
         1, max(1, len(panels)), figsize=(5 * max(1, len(panels)), 3.6)
     )
@@ -294,6 +302,109 @@ def plot_attention_maps(
     )
     colorbar.set_label("share of attention", fontsize=8)
     colorbar.ax.tick_params(labelsize=7)
+    if path is None:
+        return fig
+    _save(fig, path)
+    plt.close(fig)
+    return None
+
+
+def plot_segmentation_predictions(
+    images,
+    labels,
+    predictions,
+    path: str | os.PathLike | None,
+    class_names=None,
+    palette=None,
+    ignore_index: int | None = 255,
+    title: str | None = None,
+):
+    """A grid of images, their true label maps and the predicted ones.
+
+    One row per image: the image, the truth and the prediction coloured
+    with `palette` (`keras_swin.ade20k.colorize`), the prediction titled
+    with its pixel accuracy over the labelled pixels. A legend names the
+    classes that appear.
+
+    Args:
+        images: (N, H, W, 3) uint8 RGB images (or a list of them).
+        labels: (N, H, W) true class ids (`ignore_index` drawn black).
+        predictions: (N, H, W) predicted class ids.
+        path: PNG file to write (atomically); None: write nothing and
+            return the open figure.
+        class_names: names of the classes, for the legend.
+        palette: (K, 3) uint8 colours, or None for ADE20K's (see
+            `keras_swin.ade20k.palette`).
+        ignore_index: label of unlabelled pixels.
+        title: figure title.
+
+    Returns:
+        None, or the matplotlib `Figure` when `path` is None.
+
+    Example:
+        >>> plot_segmentation_predictions(images, labels, preds,
+        ...                               "/tmp/predictions.png",
+        ...                               class_names=SCENE_CLASSES,
+        ...                               palette=SCENE_PALETTE)
+    """
+    count = len(images)
+    if not count or len(labels) != count or len(predictions) != count:
+        raise ValueError(
+            "plot_segmentation_predictions: give as many label maps and "
+            f"predictions as images (at least one), got {count} images, "
+            f"{len(labels)} label maps, {len(predictions)} predictions."
+        )
+    plt = _pyplot()
+    fig, axes = plt.subplots(
+        count, 3, figsize=(6.6, 2.1 * count + 0.6), squeeze=False
+    )
+    shown = set()
+    for i in range(count):
+        label = np.asarray(labels[i])
+        prediction = np.asarray(predictions[i])
+        if label.shape != prediction.shape:
+            raise ValueError(
+                f"plot_segmentation_predictions: image {i}'s label map is "
+                f"{label.shape} but its prediction {prediction.shape}."
+            )
+        kept = label != ignore_index if ignore_index is not None else None
+        valid = label[kept] if kept is not None else label.ravel()
+        correct = (
+            prediction[kept] if kept is not None else prediction.ravel()
+        ) == valid
+        accuracy = float(correct.mean()) if valid.size else math.nan
+        shown.update(int(v) for v in np.unique(valid))
+        shown.update(int(v) for v in np.unique(prediction))
+        panels = (
+            (np.asarray(images[i]), "image"),
+            (colorize(label, palette, ignore_index), "truth"),
+            (
+                colorize(prediction, palette, ignore_index),
+                f"prediction ({accuracy:.0%} of pixels)",
+            ),
+        )
+        for ax, (picture, name) in zip(axes[i], panels, strict=True):
+            ax.imshow(picture, interpolation="nearest")
+            ax.set_title(name, fontsize=8)
+            ax.axis("off")
+    if class_names is not None:
+        from matplotlib.patches import Patch
+
+        colours = colorize(np.array([sorted(shown)]), palette, ignore_index)[0]
+        fig.legend(
+            handles=[
+                Patch(color=colour / 255.0, label=class_names[k])
+                for k, colour in zip(sorted(shown), colours, strict=True)
+                if k < len(class_names)
+            ],
+            loc="lower center",
+            ncol=min(len(shown), 5),
+            fontsize=8,
+            frameon=False,
+        )
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout(rect=(0, 0.06 if class_names is not None else 0, 1, 1))
     if path is None:
         return fig
     _save(fig, path)
