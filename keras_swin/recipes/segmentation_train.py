@@ -51,6 +51,7 @@ from keras_swin.recipes.train import (
 )
 from keras_swin.segmentation import segment
 from keras_swin.utils import atomic_path
+from keras_swin.weights.pretrained import download, get_weights_spec
 
 #: The released ADE20K recipe scaled down to the generated 64 x 64
 #: scenes, for a small Swin-UperNet trained from scratch in minutes on a
@@ -135,8 +136,9 @@ def build_segmenter(
         image_size: fixed input side, or (height, width); None: any
             size.
         weights: a Swin checkpoint (classification or dense) the backbone
-            starts from (`keras_swin.applications.load_backbone`); the
-            heads start fresh.
+            starts from (`keras_swin.applications.load_backbone`), or a
+            registered name (`keras_swin.available_weights()`, downloaded
+            once); the heads start fresh.
         class_names: recorded in the model (with ImageNet's mean and std)
             for `keras_swin.segment` and `keras-swin segment`.
         **overrides: `SwinUperNet` arguments (e.g. `embed_dim`,
@@ -171,6 +173,9 @@ def build_segmenter(
     config["drop_path_rate"] = recipe.drop_path_rate(model)
     config.update(overrides)
     variant = None if model == "swin_scenes" else model
+    if isinstance(weights, str) and not os.path.exists(weights):
+        # A registered name: its original checkpoint, downloaded once.
+        weights = download(get_weights_spec(weights))
     if weights is not None:
         head_keys = {
             "channels",
