@@ -38,6 +38,7 @@ FLOORS = {
     "keras_swin.ade20k": 3,
     "keras_swin.flops": 3,
     "keras_swin.segmentation": 3,
+    "keras_swin.analysis": 3,
     "keras_swin.weights": 4,
     "keras_swin.applications": 5,
     "keras_swin.cli": 6,
