@@ -21,6 +21,17 @@ from keras_swin._import_hooks import lazy_exports
 _EXPORTS = {
     "TokenLayout": "keras_swin.analysis.layout",
     "WindowLayout": "keras_swin.analysis.layout",
+    "mean_attention_distance": "keras_swin.analysis.distance",
+    "mean_attention_distance_per_block": "keras_swin.analysis.distance",
+    "swin_mean_attention_distance": "keras_swin.analysis.distance",
+    "attention_rollout": "keras_swin.analysis.rollout",
+    "rollout_map": "keras_swin.analysis.rollout",
+    "swin_query_attention": "keras_swin.analysis.swin_maps",
+    "stitch_windows": "keras_swin.analysis.swin_maps",
+    "window_token_positions": "keras_swin.analysis.swin_maps",
+    "query_token": "keras_swin.analysis.swin_maps",
+    "position_embedding_similarity": "keras_swin.analysis.embeddings",
+    "patch_embedding_components": "keras_swin.analysis.embeddings",
 }
 
 __all__ = sorted(_EXPORTS)
