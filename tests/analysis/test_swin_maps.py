@@ -125,3 +125,40 @@ def test_shape_errors(probs):
         stitch_windows(np.zeros((1, 4, 9)), SHIFTED)
     with pytest.raises(ValueError, match="does not match 'layers_0_blocks_1'"):
         stitch_windows(np.zeros((4, 4)), SHIFTED)
+
+
+@pytest.mark.parametrize(
+    "height, width, window, shift", [(7, 5, 3, 1), (5, 8, 4, 2), (6, 6, 3, 0)]
+)
+def test_positions_match_pad_roll_partition(height, width, window, shift):
+    # Reference: what the block does to its map, on a map of token ids:
+    # pad bottom/right (-1), roll by -shift, cut into windows row-major.
+    hp, wp = -(-height // window) * window, -(-width // window) * window
+    ids = np.full((hp, wp), -1)
+    ids[:height, :width] = np.arange(height * width).reshape(height, width)
+    rolled = np.roll(ids, (-shift, -shift), axis=(0, 1))
+    windows = (
+        rolled.reshape(hp // window, window, wp // window, window)
+        .transpose(0, 2, 1, 3)
+        .reshape(-1, window * window)
+    )
+    layout = WindowLayout(
+        "b",
+        0,
+        1,
+        height,
+        width,
+        window,
+        shift,
+        hp,
+        wp,
+        4,
+        4 * height,
+        4 * width,
+    )
+    rows, cols, valid = window_token_positions(layout)
+    np.testing.assert_array_equal(valid, windows >= 0)
+    np.testing.assert_array_equal((rows * width + cols)[valid], windows[valid])
+    # Stitching the ids back gives the map.
+    stitched = stitch_windows(windows[None].astype(float), layout)
+    np.testing.assert_array_equal(stitched[0], ids[:height, :width])
