@@ -2,6 +2,7 @@
 
 from keras_swin.layers.adaptive_pool import AdaptiveAveragePooling2D
 from keras_swin.layers.attention import Attention
+from keras_swin.layers.attention_probe import AttentionProbe
 from keras_swin.layers.conv_module import ConvModule
 from keras_swin.layers.drop_path import DropPath, linear_drop_path_rates
 from keras_swin.layers.fcn_head import FCNHead
@@ -32,6 +33,7 @@ from keras_swin.layers.windows import (
 __all__ = [
     "AdaptiveAveragePooling2D",
     "Attention",
+    "AttentionProbe",
     "ClassToken",
     "ConvModule",
     "DropPath",

@@ -129,13 +129,7 @@ class Attention(RecordedArguments, ConfigFromArguments, keras.layers.Layer):
         Returns:
             (B, N, C) after `proj`.
         """
-        tokens = inputs.shape[1]
-        if tokens is None:
-            tokens = ops.shape(inputs)[1]
-        qkv = ops.reshape(
-            self.qkv(inputs), (-1, tokens, 3, self.num_heads, self.head_dim)
-        )
-        q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]  # (B, N, h, d)
+        tokens, q, k, v = self._project(inputs)
         if bias is not None:
             bias = ops.cast(bias, q.dtype)
         if (training and self.attention_dropout_rate) or _slow_fused_backward(
@@ -149,15 +143,72 @@ class Attention(RecordedArguments, ConfigFromArguments, keras.layers.Layer):
         out = ops.reshape(out, (-1, tokens, self.dim))
         return self.proj_drop(self.proj(out), training=training)
 
-    def _explicit_attention(self, q, k, v, bias, training):
+    def _project(self, inputs):
+        """`qkv` and its split into heads.
+
+        Args:
+            inputs: (B, N, C).
+
+        Returns:
+            (N, q, k, v): N an int or a scalar tensor; q, k, v each
+            (B, N, heads, head_dim), q not yet scaled.
+        """
+        tokens = inputs.shape[1]
+        if tokens is None:
+            tokens = ops.shape(inputs)[1]
+        qkv = ops.reshape(
+            self.qkv(inputs), (-1, tokens, 3, self.num_heads, self.head_dim)
+        )
+        return tokens, qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
+
+    def _probabilities(self, q, k, bias):
+        """float32 softmax((q * scale) k^T + bias): (B, heads, N, N).
+
+        The one place the logits are formed, for explicit attention and
+        for `attention_probabilities`. The softmax runs in float32 under
+        any policy.
+        """
         logits = ops.einsum(
             "bqhd,bkhd->bhqk", q * ops.cast(self.scale, q.dtype), k
         )
         if bias is not None:
             logits = logits + bias
-        probs = ops.cast(ops.softmax(ops.cast(logits, "float32")), q.dtype)
+        return ops.softmax(ops.cast(logits, "float32"))
+
+    def _explicit_attention(self, q, k, v, bias, training):
+        probs = ops.cast(self._probabilities(q, k, bias), q.dtype)
         probs = self.attn_drop(probs, training=training)
         return ops.einsum("bhqk,bkhd->bqhd", probs, v)
+
+    def attention_probabilities(self, inputs, attention_bias=None):
+        """The attention weights `call` applies to the values.
+
+        softmax((q * scale) k^T + attention_bias) in float32, without
+        attention dropout (inference): the matrix the fused kernel uses
+        implicitly, computed explicitly. Costs one (B, heads, N, N) array.
+
+        Args:
+            inputs: (B, N, C) tokens, as for `call`.
+            attention_bias: the same additive logits bias as `call`'s,
+                broadcastable to (B, heads, N, N), or None.
+
+        Returns:
+            (B, heads, N, N) float32; row [b, h, i] is query i's
+            distribution over the N keys (sums to 1).
+
+        Example:
+            >>> attn = Attention(dim=64, num_heads=4)
+            >>> attn.attention_probabilities(
+            ...     keras.ops.ones((2, 197, 64))).shape
+            (2, 4, 197, 197)
+        """
+        if not self.built:
+            self.build(inputs.shape)
+        _, q, k, _ = self._project(inputs)
+        bias = attention_bias
+        if bias is not None:
+            bias = ops.cast(bias, q.dtype)
+        return self._probabilities(q, k, bias)
 
     def call(self, inputs, attention_bias=None, training=None):
         return self._attend(inputs, attention_bias, training=training)

@@ -208,6 +208,24 @@ class SwinBlock(ConfigFromArguments, keras.layers.Layer):
             windows.dynamic_shift_window_mask(hp, wp, m, shift),
         )
 
+    def _partition(self, x, height, width):
+        """Pad, shift and cut a normalised map into windows, as `call`.
+
+        Args:
+            x: normalised map (B, H, W, C).
+            height: H, an int (static) or a scalar int tensor (dynamic).
+            width: W, likewise.
+
+        Returns:
+            (windows (B * nW, M * M, C), (window, shift, padded_height,
+            padded_width, mask)) with the layout of `_layout`.
+        """
+        layout = self._layout(x, height, width)
+        m, shift, hp, wp, _ = layout
+        x = windows.pad_bottom_right(x, hp - height, wp - width)
+        x = _roll(x, -shift)
+        return windows.window_partition(x, m), layout
+
     def _window_attention(self, x, height, width, training):
         """(S)W-MSA on a normalised map: pad, shift, attend, undo.
 
@@ -220,10 +238,7 @@ class SwinBlock(ConfigFromArguments, keras.layers.Layer):
         Returns:
             (B, H, W, C).
         """
-        m, shift, hp, wp, mask = self._layout(x, height, width)
-        x = windows.pad_bottom_right(x, hp - height, wp - width)
-        x = _roll(x, -shift)
-        x = windows.window_partition(x, m)
+        x, (m, shift, hp, wp, mask) = self._partition(x, height, width)
         x = self.attn(x, attention_mask=mask, training=training)
         x = windows.window_reverse(x, m, hp, wp)
         x = _roll(x, shift)
@@ -231,19 +246,67 @@ class SwinBlock(ConfigFromArguments, keras.layers.Layer):
             x = x[:, :height, :width]
         return x
 
-    def call(self, inputs, training=None):
-        if not self.trainable:
-            training = False
-        inputs = gradient_barrier(inputs)
+    @staticmethod
+    def _size(inputs):
+        """(H, W) of a map: ints when static, scalar tensors otherwise."""
         height, width = inputs.shape[1], inputs.shape[2]
         if height is None or width is None:
             shape = ops.shape(inputs)
             height, width = shape[1], shape[2]
+        return height, width
+
+    def call(self, inputs, training=None):
+        if not self.trainable:
+            training = False
+        inputs = gradient_barrier(inputs)
+        height, width = self._size(inputs)
         x = self._window_attention(self.norm1(inputs), height, width, training)
         x = gradient_barrier(inputs + self.drop_path(x, training=training))
         return x + self.drop_path(
             self.mlp(self.norm2(x), training=training), training=training
         )
+
+    def attention_probabilities(self, inputs):
+        """Every window's attention weights, as `call` applies them.
+
+        The block's own path (norm1, bottom/right padding to window
+        multiples, cyclic shift by -shift, window partition, relative
+        bias and shift mask), then float32 softmax probabilities without
+        attention dropout. `keras_swin.analysis.swin_window_layouts`
+        gives the window, shift and padded size used at an input size.
+
+        Args:
+            inputs: (B, H, W, C), the block's input.
+
+        Returns:
+            (B, nW, heads, M*M, M*M) float32. Windows are numbered
+            row-major on the padded, shifted (Hp, Wp) grid (the order of
+            `window_partition`), nW = (Hp / M) * (Wp / M); the M*M
+            queries and keys of a window are row-major inside it. Window
+            (r, c), token (a, b) is the map position
+            ((r * M + a + shift) mod Hp, (c * M + b + shift) mod Wp);
+            positions at or past (H, W) are padding.
+
+        Example:
+            >>> block = SwinBlock(dim=32, num_heads=2, window_size=7,
+            ...                   shift_size=3)
+            >>> block.attention_probabilities(
+            ...     keras.ops.ones((2, 56, 56, 32))).shape
+            (2, 64, 2, 49, 49)
+        """
+        if not self.built:
+            self.build(inputs.shape)
+        height, width = self._size(inputs)
+        x, layout = self._partition(self.norm1(inputs), height, width)
+        probs = self.attn.attention_probabilities(x, attention_mask=layout[4])
+        batch = inputs.shape[0]
+        if batch is None:
+            batch = ops.shape(inputs)[0]
+        tokens = probs.shape[-1]
+        if tokens is None:
+            tokens = ops.shape(probs)[-1]
+        # (B * nW, heads, M*M, M*M) -> (B, nW, heads, M*M, M*M)
+        return ops.reshape(probs, (batch, -1, self.num_heads, tokens, tokens))
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
@@ -361,6 +424,38 @@ class SwinStage(ConfigFromArguments, keras.layers.Layer):
     def build(self, input_shape):
         for block in self.blocks:
             block.build(input_shape)
+
+    def attention_probabilities(self, inputs):
+        """Each block's attention weights while running the stage.
+
+        Block j's probabilities are taken on the output of blocks
+        0 .. j-1, computed as `call` computes them (inference).
+
+        Args:
+            inputs: (B, H, W, C), the stage's input.
+
+        Returns:
+            A list of `depth` float32 tensors (B, nW, heads, M*M, M*M),
+            see `SwinBlock.attention_probabilities`; even blocks use
+            unshifted windows, odd ones shifted windows.
+
+        Example:
+            >>> stage = SwinStage(dim=32, depth=2, num_heads=2,
+            ...                   window_size=7)
+            >>> probs = stage.attention_probabilities(
+            ...     keras.ops.ones((1, 28, 28, 32)))
+            >>> [tuple(p.shape) for p in probs]
+            [(1, 16, 2, 49, 49), (1, 16, 2, 49, 49)]
+        """
+        if not self.built:
+            self.build(inputs.shape)
+        probs = []
+        x = inputs
+        for j, block in enumerate(self.blocks):
+            probs.append(block.attention_probabilities(x))
+            if j < len(self.blocks) - 1:
+                x = block(x, training=False)
+        return probs
 
     def call(self, inputs, training=None):
         x = inputs

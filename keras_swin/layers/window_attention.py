@@ -113,7 +113,17 @@ class WindowAttention(Attention):
         table = ops.transpose(self.relative_position_bias_table)
         return ops.take(table, index, axis=1)
 
-    def call(self, inputs, attention_mask=None, training=None):
+    def _bias(self, inputs, attention_mask):
+        """Relative bias plus shift mask, tiled over the batch, or None.
+
+        Args:
+            inputs: (B * nW, M * M, C) windows.
+            attention_mask: (nW, M*M, M*M) additive mask, or None.
+
+        Returns:
+            (B * nW or 1, heads or 1, M*M, M*M), or None when the layer
+            has no relative bias and no mask is given.
+        """
         tokens = inputs.shape[1]
         if tokens is not None:
             side = math.isqrt(tokens)
@@ -136,13 +146,45 @@ class WindowAttention(Attention):
             # (nW, heads or 1, N, N): bias and mask folded into one add.
             bias = mask if bias is None else bias + mask
         if bias is None:
-            return self._attend(inputs, training=training)
+            return None
 
         num_windows = ops.shape(bias)[0]
         if bias.shape[0] != 1:
             batch = ops.shape(inputs)[0] // num_windows
             bias = ops.tile(bias, (batch, 1, 1, 1))
+        return bias
+
+    def call(self, inputs, attention_mask=None, training=None):
+        bias = self._bias(inputs, attention_mask)
         return self._attend(inputs, bias, training=training)
+
+    def attention_probabilities(self, inputs, attention_mask=None):
+        """The attention weights of every window, as `call` applies them.
+
+        softmax((q * scale) k^T + relative bias + attention_mask) in
+        float32, without attention dropout.
+
+        Args:
+            inputs: (B * nW, M * M, C) windows, as for `call`.
+            attention_mask: the same (nW, M*M, M*M) mask as `call`'s, or
+                None.
+
+        Returns:
+            (B * nW, heads, M*M, M*M) float32, windows in the order of
+            `window_partition` (batch outermost), tokens row-major in
+            each window.
+
+        Example:
+            >>> attn = WindowAttention(dim=32, num_heads=2, window_size=7)
+            >>> attn.attention_probabilities(
+            ...     keras.ops.ones((8, 49, 32))).shape
+            (8, 2, 49, 49)
+        """
+        if not self.built:
+            self.build(inputs.shape)
+        return super().attention_probabilities(
+            inputs, self._bias(inputs, attention_mask)
+        )
 
     def compute_output_shape(self, inputs_shape, attention_mask_shape=None):
         return tuple(inputs_shape[:-1]) + (self.dim,)
