@@ -14,7 +14,9 @@ from keras_swin.layers.position import (
     PositionEmbedding,
     ResizedPositionEmbedding,
 )
+from keras_swin.layers.position_2d import PositionEmbedding2D
 from keras_swin.layers.preprocessing_info import PreprocessingInfo
+from keras_swin.layers.relative_position_bias import RelativePositionBias
 from keras_swin.layers.resize import ResizeLike, resize_bilinear
 from keras_swin.layers.swin_block import SwinBlock, SwinStage
 from keras_swin.layers.token_grid import TokenGrid
@@ -42,7 +44,9 @@ __all__ = [
     "PatchEmbed",
     "PatchMerging",
     "PositionEmbedding",
+    "PositionEmbedding2D",
     "PreprocessingInfo",
+    "RelativePositionBias",
     "ResizeLike",
     "ResizedPositionEmbedding",
     "SwinBlock",

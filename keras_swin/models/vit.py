@@ -8,6 +8,7 @@ from keras_swin.layers import (
     ClassToken,
     PatchEmbed,
     PositionEmbedding,
+    PositionEmbedding2D,
     TokenGrid,
     TokenPooling,
     ViTEncoder,
@@ -15,6 +16,10 @@ from keras_swin.layers import (
     ViTPositionEmbedding,
 )
 from keras_swin.layers.interpolation import METHODS as RESIZE_METHODS
+from keras_swin.layers.vit_encoder import (
+    POSITION_EMBEDDING_PLACES,
+    POSITION_EMBEDDINGS,
+)
 from keras_swin.models._common import (
     check_head_arguments,
     defer_size_check,
@@ -91,6 +96,18 @@ def _stored_grid(value, input_grid, patch_size: int) -> tuple[int, int]:
     return grid
 
 
+def _encoder_position_arguments(kind, at, grid, num_prefix_tokens) -> dict:
+    """`ViTEncoder` position arguments; none for the released models."""
+    if kind == "none":
+        return {}  # the encoder's config stays the one of before
+    return dict(
+        position_embedding=kind,
+        position_embedding_at=at,
+        grid_size=grid,
+        num_prefix_tokens=num_prefix_tokens,
+    )
+
+
 def VisionTransformer(
     patch_size: int = 16,
     hidden_size: int = 768,
@@ -111,6 +128,8 @@ def VisionTransformer(
     pooled_norm: bool = False,
     position_embedding_grid=None,
     position_embedding_resize: str | None = None,
+    position_embedding: str = "1d",
+    position_embedding_at: str = "stem",
     include_top: bool = True,
     input_tensor=None,
     input_shape=None,
@@ -174,6 +193,28 @@ def VisionTransformer(
             "bicubic_antialias" (timm). `load_checkpoint` passes the
             method of the checkpoint's source. At the stored grid nothing
             is resized: the output equals the static model's bit for bit.
+        position_embedding: the position information, the variants of
+            the ViT paper's Appendix D.4: "1d" (default, the released
+            models: a learned (P + h * w, D) embedding), "none" (no
+            position information), "2d" (a learned X-embedding (w, D/2)
+            and Y-embedding (h, D/2), concatenated [X, Y] per patch,
+            `PositionEmbedding2D`; the P prefix tokens get their own
+            learned rows; D must be even) or "relative" (a learned
+            per-head attention-logits bias indexed by the 2-D offset of
+            two patches, plus three rows for pairs with a prefix token,
+            BEiT's scheme; `RelativePositionBias`).
+        position_embedding_at: where it is used: "stem" (default: added
+            once before the encoder as `pos_embed`; for "relative" only
+            `blocks_0` gets a bias), "every_layer" (every block gets its
+            own, `encoder/pos_embed_{i}` or `encoder/rel_pos_bias_{i}`,
+            added to its input or to its attention logits) or
+            "every_layer_shared" (one `encoder/pos_embed` or
+            `encoder/rel_pos_bias` used by every block). Every variant
+            other than "1d" at the "stem" (and "none") needs a static
+            input size with the position embedding at the input's grid
+            (no `position_embedding_grid` resizing), and "1d"/"2d" away
+            from the stem need `position_embedding_on_prefix=True`; a
+            ValueError says so otherwise.
         include_top: add pooling, `pre_logits` and `head`.
         input_tensor: optional Keras tensor as image input.
         input_shape: (H, W, C); default (224, 224, 3). A static H and W
@@ -208,6 +249,15 @@ def VisionTransformer(
         ...     position_embedding_resize="bicubic")
         >>> any_size(keras.ops.zeros((1, 320, 256, 3))).shape
         (1, 10)
+        >>> relative = VisionTransformer(patch_size=8, hidden_size=16,
+        ...     num_layers=2, num_heads=2, mlp_dim=32, classes=10,
+        ...     input_shape=(32, 32, 3), position_embedding="relative",
+        ...     position_embedding_at="every_layer_shared")
+        >>> relative(keras.ops.zeros((1, 32, 32, 3))).shape
+        (1, 10)
+        >>> tuple(relative.get_layer("encoder").position_layers[0]
+        ...       .table.shape)  # (2 * 4 - 1) ** 2 offsets + 3, heads
+        (52, 2)
     """
     if classifier not in _CLASSIFIERS:
         raise ValueError(
@@ -234,6 +284,31 @@ def VisionTransformer(
             f"position_embedding_resize must be one of {RESIZE_METHODS}, "
             f"got {position_embedding_resize!r}."
         )
+    if position_embedding not in POSITION_EMBEDDINGS:
+        raise ValueError(
+            f"position_embedding must be one of {POSITION_EMBEDDINGS}, got "
+            f"{position_embedding!r}."
+        )
+    if position_embedding_at not in POSITION_EMBEDDING_PLACES:
+        raise ValueError(
+            "position_embedding_at must be one of "
+            f"{POSITION_EMBEDDING_PLACES}, got {position_embedding_at!r}."
+        )
+    at_stem = position_embedding_at == "stem"
+    variant = position_embedding != "none" and (
+        position_embedding != "1d" or not at_stem
+    )
+    if (
+        variant
+        and not position_embedding_on_prefix
+        and not (at_stem and position_embedding == "2d")
+    ):
+        raise ValueError(
+            "position_embedding_on_prefix=False (an embedding on the patch "
+            "tokens only) is supported for the 1-D and 2-D embeddings at "
+            f'the stem only, not for position_embedding="'
+            f'{position_embedding}" at "{position_embedding_at}".'
+        )
     image, inputs = resolve_inputs(input_tensor, input_shape, 224)
     height, width = image.shape[1], image.shape[2]
     any_size = height is None or width is None
@@ -250,6 +325,16 @@ def VisionTransformer(
     )
     # The static path: an embedding made for the input's grid, as before.
     resized = any_size or grid != (height // patch_size, width // patch_size)
+    if variant and resized:
+        raise ValueError(
+            f'position_embedding="{position_embedding}" at '
+            f'"{position_embedding_at}" needs a static input size whose '
+            "patch grid is the embedding's grid (only the default 1-D stem "
+            "embedding is resized to other grids), got input shape "
+            f"{tuple(image.shape[1:])} and position_embedding_grid {grid}. "
+            "Pass a fixed input_shape, e.g. (224, 224, 3), and leave "
+            "position_embedding_grid unset."
+        )
 
     patches = PatchEmbed(
         patch_size,
@@ -263,6 +348,10 @@ def VisionTransformer(
     x = keras.layers.Reshape((-1, hidden_size), name="flatten")(patches)
 
     def add_position_embedding(tokens, prefix: int):
+        if position_embedding == "2d":
+            return PositionEmbedding2D(
+                grid, num_prefix_tokens=prefix, name="pos_embed"
+            )(tokens)
         if not resized:
             return PositionEmbedding(name="pos_embed")(tokens)
         return ViTPositionEmbedding(
@@ -273,13 +362,15 @@ def VisionTransformer(
         )([tokens, patches])
 
     num_prefix_tokens = int(class_token) + num_register_tokens
-    if not position_embedding_on_prefix:
+    # The embedding added once before the encoder (today's `pos_embed`).
+    stem = at_stem and position_embedding in ("1d", "2d")
+    if stem and not position_embedding_on_prefix:
         x = add_position_embedding(x, 0)
     if num_register_tokens:
         x = ClassToken(num_tokens=num_register_tokens, name="reg_token")(x)
     if class_token:
         x = ClassToken(name="cls_token")(x)
-    if position_embedding_on_prefix:
+    if stem and position_embedding_on_prefix:
         x = add_position_embedding(x, num_prefix_tokens)
     x = keras.layers.Dropout(dropout_rate, name="pos_drop")(x)
     x = ViTEncoder(
@@ -295,6 +386,13 @@ def VisionTransformer(
         gelu_approximate=gelu_approximate,
         final_norm=not pooled_norm,
         name="encoder",
+        # The variants the encoder adds itself (every layer, relative).
+        **_encoder_position_arguments(
+            "none" if stem else position_embedding,
+            position_embedding_at,
+            grid,
+            num_prefix_tokens,
+        ),
     )(x)
 
     if include_top:
