@@ -15,7 +15,7 @@ Numpy only.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -187,3 +187,52 @@ def swin_mean_attention_distance(
     per_query = per_query * valid[None, :, None, :]
     count = probs.shape[0] * layout.height * layout.width
     return per_query.sum(axis=(0, 1, 3)) / count
+
+
+def swin_mean_attention_distance_per_block(
+    probs_by_block: Mapping[str, np.ndarray],
+    layouts: Mapping[str, WindowLayout],
+    renormalize: bool = True,
+) -> dict[str, np.ndarray]:
+    """`swin_mean_attention_distance` of every block, in depth order.
+
+    Args:
+        probs_by_block: {block name: (B, nW, heads, M*M, M*M)}, e.g. the
+            outputs of `attention_model` ("layers_{i}_blocks_{j}").
+        layouts: {block name: `WindowLayout`} for the same input size
+            (`swin_window_layouts`); extra entries are ignored.
+        renormalize: as in `swin_mean_attention_distance`.
+
+    Returns:
+        {block name: (heads,) distances in pixels}, ordered by (stage,
+        block) from the layouts (not by name, where "blocks_10" would
+        come before "blocks_2"), ready for
+        `figures.plot_attention_distance(list(result.values()))`.
+
+    Raises:
+        ValueError: a block without a layout.
+
+    Example:
+        >>> layout = WindowLayout("layers_0_blocks_0", 0, 0, 1, 2, 2, 0,
+        ...                       2, 2, 4, 8, 8)
+        >>> probs = np.zeros((1, 1, 1, 4, 4))
+        >>> probs[0, 0, 0, 0, 1] = probs[0, 0, 0, 1, 0] = 1.0
+        >>> swin_mean_attention_distance_per_block(
+        ...     {layout.name: probs}, {layout.name: layout})
+        {'layers_0_blocks_0': array([4.])}
+    """
+    missing = sorted(set(probs_by_block) - set(layouts))
+    if missing:
+        raise ValueError(
+            f"No WindowLayout for block(s) {missing}; layouts are given for "
+            f"{sorted(layouts)}."
+        )
+    names = sorted(
+        probs_by_block, key=lambda n: (layouts[n].stage, layouts[n].block)
+    )
+    return {
+        name: swin_mean_attention_distance(
+            probs_by_block[name], layouts[name], renormalize
+        )
+        for name in names
+    }

@@ -18,6 +18,7 @@ from keras_swin.analysis import (
     mean_attention_distance,
     mean_attention_distance_per_block,
     swin_mean_attention_distance,
+    swin_mean_attention_distance_per_block,
 )
 
 pytestmark = pytest.mark.skipif(
@@ -201,3 +202,31 @@ def test_swin_errors():
     bad = WindowLayout("b", 0, 0, 3, 3, 2, 0, 3, 4, 4, 12, 12)
     with pytest.raises(ValueError, match="Inconsistent WindowLayout 'b'"):
         swin_mean_attention_distance(np.zeros((1, 2, 1, 4, 4)), bad)
+
+
+def test_swin_per_block_in_depth_order():
+    # Names that sort wrongly as strings ("blocks_10" < "blocks_2").
+    def layout(stage, block):
+        name = f"layers_{stage}_blocks_{block}"
+        return WindowLayout(name, stage, block, 2, 2, 2, 0, 2, 2, 8, 16, 16)
+
+    layouts = {
+        lay.name: lay for lay in (layout(1, 10), layout(0, 1), layout(1, 2))
+    }
+    # One-hot to the horizontal neighbour: 8 px; to itself: 0 px.
+    near = one_hot(NEIGHBOUR)[None, None, None]
+    itself = np.eye(4)[None, None, None]
+    probs = {
+        "layers_1_blocks_10": near,
+        "layers_1_blocks_2": itself,
+        "layers_0_blocks_1": near,
+    }
+    out = swin_mean_attention_distance_per_block(probs, layouts)
+    assert list(out) == [
+        "layers_0_blocks_1",
+        "layers_1_blocks_2",
+        "layers_1_blocks_10",
+    ]
+    np.testing.assert_allclose(list(out.values()), [[8.0], [0.0], [8.0]])
+    with pytest.raises(ValueError, match=r"No WindowLayout for block\(s\)"):
+        swin_mean_attention_distance_per_block({"x": near}, layouts)
