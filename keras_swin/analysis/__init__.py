@@ -24,9 +24,7 @@ _EXPORTS = {
     "mean_attention_distance": "keras_swin.analysis.distance",
     "mean_attention_distance_per_block": "keras_swin.analysis.distance",
     "swin_mean_attention_distance": "keras_swin.analysis.distance",
-    "swin_mean_attention_distance_per_block": (
-        "keras_swin.analysis.distance"
-    ),
+    "swin_mean_attention_distance_per_block": "keras_swin.analysis.distance",
     "attention_rollout": "keras_swin.analysis.rollout",
     "rollout_map": "keras_swin.analysis.rollout",
     "swin_query_attention": "keras_swin.analysis.swin_maps",
