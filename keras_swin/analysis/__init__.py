@@ -21,6 +21,9 @@ from keras_swin._import_hooks import lazy_exports
 _EXPORTS = {
     "TokenLayout": "keras_swin.analysis.layout",
     "WindowLayout": "keras_swin.analysis.layout",
+    "attention_model": "keras_swin.analysis.attention",
+    "vit_token_layout": "keras_swin.analysis.attention",
+    "swin_window_layouts": "keras_swin.analysis.attention",
     "mean_attention_distance": "keras_swin.analysis.distance",
     "mean_attention_distance_per_block": "keras_swin.analysis.distance",
     "swin_mean_attention_distance": "keras_swin.analysis.distance",

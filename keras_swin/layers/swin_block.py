@@ -298,15 +298,19 @@ class SwinBlock(ConfigFromArguments, keras.layers.Layer):
             self.build(inputs.shape)
         height, width = self._size(inputs)
         x, layout = self._partition(self.norm1(inputs), height, width)
-        probs = self.attn.attention_probabilities(x, attention_mask=layout[4])
-        batch = inputs.shape[0]
-        if batch is None:
-            batch = ops.shape(inputs)[0]
-        tokens = probs.shape[-1]
-        if tokens is None:
+        m, _, hp, wp, mask = layout
+        probs = self.attn.attention_probabilities(x, attention_mask=mask)
+        if isinstance(hp, int):
+            # Static layout: nW and M*M are known, keep them in the shape.
+            shape = (-1, (hp // m) * (wp // m), self.num_heads, m * m, m * m)
+        else:
+            batch = inputs.shape[0]
+            if batch is None:
+                batch = ops.shape(inputs)[0]
             tokens = ops.shape(probs)[-1]
+            shape = (batch, -1, self.num_heads, tokens, tokens)
         # (B * nW, heads, M*M, M*M) -> (B, nW, heads, M*M, M*M)
-        return ops.reshape(probs, (batch, -1, self.num_heads, tokens, tokens))
+        return ops.reshape(probs, shape)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
