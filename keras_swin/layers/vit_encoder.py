@@ -155,8 +155,8 @@ class ViTEncoderBlock(ConfigFromArguments, keras.layers.Layer):
             self.norm1(inputs), attention_bias=attention_bias
         )
 
-    def compute_output_shape(self, input_shape, attention_bias_shape=None):
-        return tuple(input_shape)
+    def compute_output_shape(self, inputs_shape, attention_bias_shape=None):
+        return tuple(inputs_shape)
 
     @classmethod
     def from_config(cls, config):

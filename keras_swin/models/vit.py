@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 
 from keras_swin.layers import (
+    AttentionProbe,
     ClassToken,
     PatchEmbed,
     PositionEmbedding,
@@ -459,7 +460,9 @@ def vit_feature_model(
     encoder block `blocks_{k}`, without the class and register tokens,
     laid out on the patch grid. The blocks are the model's own layers
     (same weights, same weight paths), called one by one from the
-    encoder's input; the final LayerNorm is applied only with `norm=True`
+    encoder's input, each with the position embedding or relative bias
+    the encoder gives it (every position-embedding variant); the final
+    LayerNorm is applied only with `norm=True`
     (timm's `forward_intermediates(norm=True)`). Works for a model of any
     input size (`input_shape=(None, None, 3)`): each grid has the size of
     that call's patch grid.
@@ -516,7 +519,9 @@ def vit_feature_model(
         block = encoder.blocks[k]
         if not isinstance(block, ViTEncoderBlock):  # pragma: no cover
             raise ValueError(f"encoder block {k} is a {type(block)}.")
-        x = block(x)
+        # The block's own position embedding or relative bias, if any.
+        x, bias = encoder.block_arguments(x, k)
+        x = block(x, attention_bias=bias)
         if k in indices:
             tokens = encoder.norm(x) if norm else x
             outputs[f"block_{k}"] = TokenGrid(prefix, name=f"block_{k}_grid")(
@@ -524,3 +529,67 @@ def vit_feature_model(
             )
     inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
     return keras.Model(inputs, outputs, name=name or f"{model.name}_features")
+
+
+def _vit_encoder(model: keras.Model) -> ViTEncoder:
+    encoder = {layer.name: layer for layer in model.layers}.get("encoder")
+    if not isinstance(encoder, ViTEncoder):
+        raise ValueError(
+            f"{model.name!r} is not a ViT built by VisionTransformer: it "
+            "needs the layer `encoder` (a ViTEncoder)."
+        )
+    return encoder
+
+
+def vit_attention_model(
+    model: keras.Model, block_indices=None, *, name: str | None = None
+) -> keras.Model:
+    """A model that outputs a ViT's attention probabilities per block.
+
+    The softmax attention weights of encoder blocks `blocks_{k}`, the
+    matrices Hugging Face returns with `output_attentions=True`, from the
+    model's own layers (same weights, nothing rebuilt or converted): an
+    `AttentionProbe` on the model's `encoder`, called on the encoder's
+    input tensor of the original graph, runs the blocks exactly as the
+    encoder's `call` does (every position-embedding variant's embedding
+    or relative bias included) and reads each block's probabilities.
+    Inference only (no dropout). Works for a model of any input size
+    (`input_shape=(None, None, 3)`), N then being that call's token
+    count. The probe does not serialise: save `model` and build the
+    attention model again after loading it.
+
+    Args:
+        model: a model from `VisionTransformer` or a ViT variant, with or
+            without its head.
+        block_indices: the blocks to output (ints; negative ones count
+            from the end, -1 is the last block); default all blocks.
+        name: name of the new model; default `"{model.name}_attention"`.
+
+    Returns:
+        A `keras.Model` with the model's inputs and a dict of outputs
+        `{"blocks_{k}": (B, heads, N, N)}` float32, one per chosen block
+        k, N = P + h * w tokens (prefix tokens first, then the patches
+        row-major); row [b, h, i] is query i's distribution over the keys
+        and sums to 1.
+
+    Raises:
+        ValueError: `model` has no ViT encoder (`encoder`) or an index is
+            out of range.
+
+    Example:
+        >>> vit = VisionTransformer(patch_size=8, hidden_size=16,
+        ...     num_layers=2, num_heads=2, mlp_dim=32, classes=3,
+        ...     input_shape=(32, 32, 3))
+        >>> attention = vit_attention_model(vit, block_indices=-1)
+        >>> probs = attention(keras.ops.zeros((1, 32, 32, 3)))
+        >>> {k: tuple(v.shape) for k, v in probs.items()}
+        {'blocks_1': (1, 2, 17, 17)}
+    """
+    encoder = _vit_encoder(model)
+    indices = _block_indices(block_indices, len(encoder.blocks))
+    probabilities = AttentionProbe(encoder, name="encoder_attention_probe")(
+        encoder.input
+    )
+    outputs = {f"blocks_{k}": probabilities[k] for k in indices}
+    inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
+    return keras.Model(inputs, outputs, name=name or f"{model.name}_attention")
