@@ -356,6 +356,17 @@ def _int_pair(text: str) -> tuple[int, int]:
     return values[0], values[-1]
 
 
+def _query_point(text: str) -> tuple[int, int]:
+    """argparse `type=`: `Y,X`, non-negative ints -> (y, x)."""
+    parts = text.split(",")
+    if len(parts) != 2:
+        raise argparse.ArgumentTypeError(
+            f"must be Y,X (two non-negative integers), got {text!r}"
+        )
+    y, x = (non_negative_int(part.strip()) for part in parts)
+    return y, x
+
+
 def _test_scale(text: str) -> tuple[int, int] | None:
     """argparse `type=` of `segment --scale`: `LONG,SHORT` or `none`."""
     if text.strip().lower() == "none":
@@ -512,6 +523,64 @@ def _cmd_segment(args) -> int:
     print(
         f"{len(args.images)} label maps and overlays in {args.output}, "
         f"{time.perf_counter() - start:.1f} s"
+    )
+    return 0
+
+
+def _cmd_analyze(args) -> int:
+    import numpy as np
+
+    from keras_swin.analysis.report import analyze_model
+    from keras_swin.imagenet import load_image, preprocess_input
+
+    # Before the model loads: a wrong path fails now, not after minutes.
+    for path in args.images:
+        if not os.path.isfile(path):
+            raise FileNotFoundError(errno.ENOENT, "No such image file", path)
+    check_writable(args.output, folder=True)
+    start = time.perf_counter()
+    model, settings, _, _ = _predict_model(args.weights)
+    size = tuple(model.inputs[0].shape[1:3])
+    if args.image_size is not None:
+        if None not in size and tuple(args.image_size) != size:
+            raise ValueError(
+                f"{args.weights} is built for {size[0]}x{size[1]} images; "
+                f"--image-size {args.image_size[0]},{args.image_size[1]} "
+                "applies only to a model of any input size."
+            )
+        size = tuple(args.image_size)
+    if None in size:
+        raise ValueError(
+            f"{args.weights} is built for any input size; pass "
+            "--image-size N or H,W to choose the size to analyse at."
+        )
+    pixels = np.stack(
+        [
+            load_image(
+                path,
+                size,
+                crop_pct=settings["crop_pct"],
+                interpolation=settings["interpolation"],
+            )
+            for path in args.images
+        ]
+    )
+    batch = preprocess_input(pixels, mean=settings["mean"], std=settings["std"])
+    result = analyze_model(
+        model,
+        batch,
+        args.output,
+        pixels=pixels.astype(np.uint8),
+        names=[Path(path).name for path in args.images],
+        query=args.query,
+        head_fusion=args.head_fusion,
+        log=print,
+    )
+    for name, reason in result["notes"].items():
+        print(f"left out {name}: {reason}")
+    print(
+        f"{len(result['figures'])} figures and summary.json in "
+        f"{args.output}, {time.perf_counter() - start:.1f} s"
     )
     return 0
 
@@ -1021,6 +1090,51 @@ def build_parser() -> argparse.ArgumentParser:
         help="classes printed per image (default: %(default)s)",
     )
     seg.set_defaults(func=_cmd_segment)
+
+    analyze = sub.add_parser(
+        "analyze",
+        help="what a ViT or Swin attends to: the papers' analyses as figures",
+        description="Load a ViT or Swin (a registered name, downloaded and "
+        "cached on first use, or a checkpoint file, folder or .keras "
+        "model), preprocess each image as its weights expect and write "
+        "into OUTPUT the figures that apply to the model: mean attention "
+        "distance per head against depth, attention rollout (ViT), the "
+        "attention of a query point across stages (Swin), "
+        "position-embedding similarity and the patch-embedding filters' "
+        "principal components; summary.json holds the numbers.",
+    )
+    analyze.add_argument("images", nargs="+", help="image files")
+    analyze.add_argument(
+        "--weights",
+        required=True,
+        help="registered name (keras_swin.available_weights()) or "
+        "checkpoint path",
+    )
+    analyze.add_argument(
+        "--output",
+        required=True,
+        help="folder for the PNG files (created if missing)",
+    )
+    analyze.add_argument(
+        "--image-size",
+        type=_int_pair,
+        metavar="N|H,W",
+        help="input size for a model of any size (default: the model's)",
+    )
+    analyze.add_argument(
+        "--query",
+        type=_query_point,
+        metavar="Y,X",
+        help="pixel of the model input whose attention the Swin figure "
+        "shows (default: the centre)",
+    )
+    analyze.add_argument(
+        "--head-fusion",
+        choices=("mean", "max", "min"),
+        default="mean",
+        help="how rollout fuses the heads (default: %(default)s)",
+    )
+    analyze.set_defaults(func=_cmd_analyze)
 
     parity = sub.add_parser(
         "parity",

@@ -68,6 +68,7 @@ DEFERRED = {
     ("keras_swin.cli", "keras_swin.recipes.command"),
     ("keras_swin.cli", "weights_tools.convert"),
     ("keras_swin.cli", "keras_swin.segmentation"),
+    ("keras_swin.cli", "keras_swin.analysis.report"),
     ("keras_swin.cli", "keras_swin.ade20k"),
     # Label tables and image loading work without Keras.
     ("keras_swin.imagenet", "keras_swin.layers.preprocessing_info"),

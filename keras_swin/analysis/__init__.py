@@ -36,8 +36,9 @@ _EXPORTS = {
     "query_token": "keras_swin.analysis.swin_maps",
     "position_embedding_similarity": "keras_swin.analysis.embeddings",
     "patch_embedding_components": "keras_swin.analysis.embeddings",
+    "analyze_model": "keras_swin.analysis.report",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = sorted(_EXPORTS) + ["figures"]
 
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, ())
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, ("figures",))
