@@ -55,7 +55,8 @@ def add_train_parser(sub) -> argparse.ArgumentParser:
     )
     train.add_argument(
         "--model",
-        help="swin_digits, swin_tiny ... swin_large, vit_base_patch16, ...; "
+        help="swin_digits, vit_digits, swin_tiny ... swin_large, "
+        "vit_base_patch16, ...; "
         "segmentation: swin_scenes, swin_tiny ... swin_large (default: "
         "swin_digits; segmentation: swin_scenes)",
     )

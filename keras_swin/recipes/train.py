@@ -79,6 +79,23 @@ DIGITS_MODEL = dict(
     patch_size=2,
 )
 
+#: A ViT of the same width on the same input (`--model vit_digits`): 2 x 2
+#: patches, an 8 x 8 grid plus the class token; for the analyses of
+#: `keras-swin analyze` (rollout, position-embedding similarity).
+VIT_DIGITS_MODEL = dict(
+    patch_size=2,
+    hidden_size=48,
+    num_layers=4,
+    num_heads=3,
+    mlp_dim=192,
+)
+
+#: The small models of the digits main job: name -> (family, config).
+DIGITS_MODELS = {
+    "swin_digits": ("swin", DIGITS_MODEL),
+    "vit_digits": ("vit", VIT_DIGITS_MODEL),
+}
+
 
 def digits_splits(seed: int = 0, test_fraction: float = 0.2):
     """scikit-learn's digits as uint8 images, split train/val/test.
@@ -148,8 +165,9 @@ def build_model(
     """A classifier with logits for a recipe.
 
     Args:
-        model: "swin_digits", a `SWIN_CONFIGS` key ("swin_tiny", ...) or a
-            `VIT_CONFIGS` key ("vit_base_patch16", ...).
+        model: "swin_digits", "vit_digits" (`DIGITS_MODELS`), a
+            `SWIN_CONFIGS` key ("swin_tiny", ...) or a `VIT_CONFIGS` key
+            ("vit_base_patch16", ...).
         recipe: sets the stochastic depth (per variant) and, for the ViT
             fine-tuning recipe, a zero-initialised head.
         num_classes: classes of the head.
@@ -174,7 +192,7 @@ def build_model(
         weights=weights,
         name=model,
     )
-    variants = {"swin_digits": ("swin", DIGITS_MODEL)}
+    variants = dict(DIGITS_MODELS)
     # The classifier families (a backbone family shares Swin's table).
     for family in (FAMILIES[name] for name in APPLICATIONS):
         variants.update(
@@ -183,8 +201,7 @@ def build_model(
         )
     if model not in variants:
         raise ValueError(
-            f"Unknown model {model!r}; choose 'swin_digits' or one of "
-            f"{sorted(set(variants) - {'swin_digits'})}."
+            f"Unknown model {model!r}; choose one of {sorted(variants)}."
         )
     family_name, config = variants[model]
     build = APPLICATIONS[family_name]
