@@ -83,7 +83,6 @@ DEFERRED = {
         "keras_swin.recipes.segmentation_data",
     ),
     ("keras_swin.recipes.segmentation_train", "keras_swin.recipes.plots"),
-    ("keras_swin.recipes.plots", "keras_swin.utils"),
 }
 
 

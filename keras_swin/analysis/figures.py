@@ -18,7 +18,15 @@ from keras_swin.analysis.layout import WindowLayout
 from keras_swin.utils import atomic_path
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib's pyplot on the Agg backend (files only, no display).
+
+    Returns:
+        The `matplotlib.pyplot` module.
+
+    Example:
+        >>> fig = pyplot().figure()
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -27,14 +35,31 @@ def _pyplot():
     return plt
 
 
-def _save(plt, fig, path) -> str:
+def save_png(fig, path: str | os.PathLike) -> str:
+    """Writes a figure to a PNG file atomically (a temporary, renamed).
+
+    Args:
+        fig: a matplotlib figure (left open).
+        path: the PNG file.
+
+    Returns:
+        `path`, as a string.
+
+    Example:
+        >>> save_png(pyplot().figure(), "empty.png")
+        'empty.png'
+    """
     path = os.fspath(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    return path
+
+
+def _save(plt, fig, path) -> str:
     try:
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format="png", dpi=100)
+        return save_png(fig, path)
     finally:
         plt.close(fig)
-    return path
 
 
 def _display_image(image) -> np.ndarray:
@@ -104,7 +129,7 @@ def plot_attention_distance(
         'distance.png'
     """
     series = _series(distances)
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7.0, 4.5))
     width = 0.6 / len(series)
     for s, (label, blocks) in enumerate(series.items()):
@@ -181,7 +206,7 @@ def plot_rollout_overlays(
         )
     if titles is not None and len(titles) != len(maps):
         raise ValueError(f"{len(titles)} titles for {len(maps)} images.")
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(
         len(maps), 2, figsize=(6.4, 3.0 * len(maps)), squeeze=False
     )
@@ -258,7 +283,7 @@ def plot_swin_query_attention(
         )
     image = _display_image(image)
     y, x = (float(v) for v in query_yx)
-    plt = _pyplot()
+    plt = pyplot()
     columns = min(len(maps), 4)
     rows = math.ceil(len(maps) / columns)
     fig, axes = plt.subplots(
@@ -350,7 +375,7 @@ def plot_position_embedding_similarity(
         for j in range(gw):
             top, left = i * (gh + 1), j * (gw + 1)
             mosaic[top : top + gh, left : left + gw] = similarity[i, j]
-    plt = _pyplot()
+    plt = pyplot()
     side = min(9.0, 2.0 + 0.45 * max(gh, gw))
     fig, ax = plt.subplots(figsize=(side + 1.2, side))
     cmap = plt.get_cmap("viridis").with_extremes(bad="white")
@@ -415,7 +440,7 @@ def plot_embedding_filters(
             f"{len(explained_variance)} explained-variance ratios for "
             f"{len(components)} components."
         )
-    plt = _pyplot()
+    plt = pyplot()
     count = len(components)
     columns = max(1, min(columns, count))
     rows = math.ceil(count / columns)

@@ -7,29 +7,13 @@ import os
 
 import keras
 import numpy as np
-from keras import ops
 
+from keras_swin import analysis
 from keras_swin.ade20k import colorize
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
+from keras_swin.analysis.figures import pyplot, save_png
 
 #: Marks of a correct and a wrong prediction in the attention figure.
 RIGHT_COLOR, WRONG_COLOR = "black", "red"
-
-
-def _save(fig, path) -> None:
-    from keras_swin.utils import atomic_path
-
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
 
 
 def plot_learning_curves(
@@ -55,7 +39,7 @@ def plot_learning_curves(
     Example:
         >>> plot_learning_curves({"loss": [1.0, 0.5]}, "/tmp/curves.png")
     """
-    plt = _pyplot()
+    plt = pyplot()
     panels = [k for k in panels if k in history]
     fig, axes = plt.subplots(
         1, max(1, len(panels)), figsize=(5 * max(1, len(panels)), 3.6)
@@ -84,38 +68,20 @@ def plot_learning_curves(
     fig.tight_layout()
     if path is None:
         return fig
-    _save(fig, path)
+    save_png(fig, path)
     plt.close(fig)
     return None
-
-
-def _softmax(x):
-    x = x - x.max(-1, keepdims=True)
-    e = np.exp(x)
-    return e / e.sum(-1, keepdims=True)
-
-
-def _attention_probs(attn, tokens, bias=None):
-    """Attention probabilities (B, heads, N, N) of an `Attention` layer."""
-    batch, count = tokens.shape[0], tokens.shape[1]
-    qkv = ops.convert_to_numpy(attn.qkv(tokens)).astype(np.float64)
-    qkv = qkv.reshape(batch, count, 3, attn.num_heads, attn.head_dim)
-    q = qkv[:, :, 0].transpose(0, 2, 1, 3)
-    k = qkv[:, :, 1].transpose(0, 2, 1, 3)
-    logits = (q * attn.scale) @ k.transpose(0, 1, 3, 2)
-    if bias is not None:
-        logits = logits + bias
-    return _softmax(logits)
 
 
 def attention_maps(model: keras.Model, images) -> np.ndarray:
     """Where the last attention block looks, per image.
 
-    Swin: the last block of the last stage, whose map must fit one window
-    (true for the released configurations at their native size); the map
-    is the attention each token receives, averaged over queries and heads.
-    ViT (with a class token): the class token's attention to the patches
-    in the last block, averaged over heads.
+    Swin: the last block of the last stage; the map is the attention each
+    token receives, averaged over the queries of its window and the
+    heads, with the windows stitched back onto the stage's map
+    (`keras_swin.analysis.stitch_windows`). ViT (with a class token): the
+    class token's attention to the patches in the last block, averaged
+    over heads.
 
     Args:
         model: a Swin (`layers_{i}` stages) or ViT (`encoder`) model.
@@ -132,74 +98,39 @@ def attention_maps(model: keras.Model, images) -> np.ndarray:
     """
     images = np.asarray(images, dtype="float32")
     names = {layer.name for layer in model.layers}
-    if "layers_0" in names:
-        return _swin_attention_maps(model, images)
+    if "layers_0" not in names and "encoder" not in names:
+        raise ValueError(
+            f"attention_maps needs a Swin (layers_0, ...) or ViT (encoder) "
+            f"model; {model.name!r} has neither."
+        )
+    size = images.shape[1:3]
     if "encoder" in names:
-        return _vit_attention_maps(model, images)
-    raise ValueError(
-        f"attention_maps needs a Swin (layers_0, ...) or ViT (encoder) "
-        f"model; {model.name!r} has neither."
-    )
-
-
-def _last_block_input(model, layer_name, blocks, images):
-    """Input of `blocks[-1]` of a stage layer, by one compiled predict."""
-    layer = model.get_layer(layer_name)
-    x = layer.input
-    for block in blocks[:-1]:
-        x = block(x)
-    return keras.Model(model.inputs, x).predict(images, verbose=0)
-
-
-def _swin_attention_maps(model, images):
-    stages = sorted(
-        (
-            layer
-            for layer in model.layers
-            if layer.name.startswith("layers_")
-            and not layer.name.endswith("_downsample")
-        ),
-        key=lambda layer: int(layer.name.split("_")[1]),
-    )
-    stage = stages[-1]
-    block = stage.blocks[-1]
-    x = _last_block_input(model, stage.name, stage.blocks, images)
-    height, width = x.shape[1], x.shape[2]
-    if height != width or height > block.window_size:
-        raise ValueError(
-            f"attention_maps: the last stage's {height}x{width} map is not "
-            f"one square window (window {block.window_size}); use an input "
-            "size whose last stage fits one window."
+        layout = analysis.vit_token_layout(model, size)
+        if layout.num_prefix_tokens < 1:
+            raise ValueError(
+                "attention_maps: this ViT has no class token to take the "
+                "attention of."
+            )
+        (probs,) = (
+            analysis.attention_model(model, block_indices=-1)
+            .predict(images, verbose=0)
+            .values()
         )
-    tokens = ops.reshape(
-        block.norm1(x), (x.shape[0], height * width, x.shape[-1])
+        prefix = layout.num_prefix_tokens
+        cls = probs[:, :, 0, prefix:].mean(axis=1).astype(np.float64)
+        cls = cls / cls.sum(-1, keepdims=True)
+        return cls.reshape(-1, *layout.grid)
+    layouts = analysis.swin_window_layouts(model, size)
+    last = max(layouts.values(), key=lambda b: (b.stage, b.block))
+    (probs,) = (
+        analysis.attention_model(model, block_indices=[last.name])
+        .predict(images, verbose=0)
+        .values()
     )
-    bias = None
-    if block.attn.use_relative_position_bias:
-        bias = ops.convert_to_numpy(block.attn.relative_position_bias(height))[
-            None
-        ].astype(np.float64)
-    probs = _attention_probs(block.attn, tokens, bias)
-    received = probs.mean(axis=(1, 2))  # (B, N)
-    return received.reshape(-1, height, width)
-
-
-def _vit_attention_maps(model, images):
-    encoder = model.get_layer("encoder")
-    x = _last_block_input(model, "encoder", encoder.blocks, images)
-    block = encoder.blocks[-1]
-    probs = _attention_probs(block.attn, block.norm1(x))
-    grid = model.get_layer("patch_embed").output.shape[1:3]
-    patches = grid[0] * grid[1]
-    prefix = x.shape[1] - patches
-    if prefix < 1:
-        raise ValueError(
-            "attention_maps: this ViT has no class token to take the "
-            "attention of."
-        )
-    cls = probs[:, :, 0, prefix:].mean(axis=1)
-    cls = cls / cls.sum(-1, keepdims=True)
-    return cls.reshape(-1, grid[0], grid[1])
+    # (B, nW, heads, M*M queries, M*M keys) -> received per key (B, nW, M*M)
+    received = probs.astype(np.float64).mean(axis=(2, 3))
+    grid = analysis.stitch_windows(received, last)  # (B, H, W)
+    return grid / grid.sum(axis=(1, 2), keepdims=True)
 
 
 def plot_attention_maps(
@@ -235,7 +166,7 @@ def plot_attention_maps(
         >>> plot_attention_maps(m, x, raw, "/tmp/attention.png",
         ...                     labels=[5, 9])
     """
-    plt = _pyplot()
+    plt = pyplot()
     maps = attention_maps(model, inputs)
     predictions = np.argmax(model.predict(inputs, verbose=0), -1)
     count = len(inputs)
@@ -304,7 +235,7 @@ def plot_attention_maps(
     colorbar.ax.tick_params(labelsize=7)
     if path is None:
         return fig
-    _save(fig, path)
+    save_png(fig, path)
     plt.close(fig)
     return None
 
@@ -354,7 +285,7 @@ def plot_segmentation_predictions(
             f"predictions as images (at least one), got {count} images, "
             f"{len(labels)} label maps, {len(predictions)} predictions."
         )
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(
         count, 3, figsize=(6.6, 2.1 * count + 0.6), squeeze=False
     )
@@ -407,6 +338,6 @@ def plot_segmentation_predictions(
     fig.tight_layout(rect=(0, 0.06 if class_names is not None else 0, 1, 1))
     if path is None:
         return fig
-    _save(fig, path)
+    save_png(fig, path)
     plt.close(fig)
     return None
