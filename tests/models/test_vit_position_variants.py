@@ -29,6 +29,9 @@ VARIANTS = [("none", "stem")] + [
     for at in ("stem", "every_layer", "every_layer_shared")
 ]
 
+#: Variants whose `vit_feature_model` is checked (per-block weights).
+FEATURE_VARIANTS = (("relative", "every_layer"), ("2d", "every_layer_shared"))
+
 
 def _name(kind, at):
     return f"vit_{kind}_{at}"
@@ -178,13 +181,31 @@ def variants(tmp_path_factory):
     loss = combined.fit(x, y, batch_size=4, epochs=1, verbose=0).history
     path = tmp_path_factory.mktemp("variants") / "variants.keras"
     combined.save(path)
+    loaded = keras.saving.load_model(path)
+    # The images and their patch-shuffled copies, through both models.
+    both = np.concatenate([x, _shuffle_patches(x)])
     return dict(
         models=models,
         combined=combined,
-        loaded=keras.saving.load_model(path),
+        loaded=loaded,
         x=x,
         loss=loss["loss"][0],
         position=position,
+        outputs=combined.predict(both, verbose=0),
+        loaded_outputs=loaded.predict(both, verbose=0),
+    )
+
+
+def _shuffle_patches(x):
+    """`x` (B, 32, 32, 3) with its 8 x 8 patches in a fixed random order."""
+    b = len(x)
+    patches = x.reshape(b, 4, PATCH, 4, PATCH, 3).transpose(0, 1, 3, 2, 4, 5)
+    order = np.random.default_rng(3).permutation(16)
+    shuffled = patches.reshape(b, 16, PATCH, PATCH, 3)[:, order]
+    return (
+        shuffled.reshape(b, 4, 4, PATCH, PATCH, 3)
+        .transpose(0, 1, 3, 2, 4, 5)
+        .reshape(x.shape)
     )
 
 
@@ -232,9 +253,7 @@ def test_every_variant_trains_and_round_trips(variants):
         assert not np.array_equal(before, after[i]), path
     loaded = variants["loaded"]
     np.testing.assert_allclose(
-        loaded.predict(variants["x"], verbose=0),
-        combined.predict(variants["x"], verbose=0),
-        atol=1e-6,
+        variants["loaded_outputs"], variants["outputs"], atol=1e-6
     )
     for name in ("vit_relative_every_layer", "vit_2d_every_layer_shared"):
         encoder = loaded.get_layer(name).get_layer("encoder")
@@ -246,18 +265,7 @@ def test_every_variant_trains_and_round_trips(variants):
 def test_no_position_is_blind_to_patch_order(variants):
     """Without position information a permutation of the patches leaves
     the (average-pooled) output unchanged; with it, it does not."""
-    x = variants["x"]
-    patches = x.reshape(4, 4, PATCH, 4, PATCH, 3).transpose(0, 1, 3, 2, 4, 5)
-    order = np.random.default_rng(3).permutation(16)
-    shuffled = patches.reshape(4, 16, PATCH, PATCH, 3)[:, order]
-    shuffled = (
-        shuffled.reshape(4, 4, 4, PATCH, PATCH, 3)
-        .transpose(0, 1, 3, 2, 4, 5)
-        .reshape(x.shape)
-    )
-    both = variants["combined"].predict(
-        np.concatenate([x, shuffled]), verbose=0
-    )
+    both = variants["outputs"]
     first, second = both[:4], both[4:]
     none = slice(0, CLASSES)  # the first variant
     np.testing.assert_allclose(first[:, none], second[:, none], atol=1e-5)
@@ -287,7 +295,8 @@ def _gelu_tanh(x):
 
 
 def _numpy_encoder_probabilities(x, weights, kind, at, prefix=1):
-    """Each block's attention probabilities, the ViT block in float64."""
+    """Each block's attention probabilities and the last block's output
+    (B, N, D), the ViT blocks in float64."""
     x = x.astype(np.float64)
     n, d = x.shape[1], x.shape[2]
     head_dim = d // HEADS
@@ -338,7 +347,7 @@ def _numpy_encoder_probabilities(x, weights, kind, at, prefix=1):
             h @ w(f"{block}/mlp/fc1/kernel") + w(f"{block}/mlp/fc1/bias")
         )
         x = x + h @ w(f"{block}/mlp/fc2/kernel") + w(f"{block}/mlp/fc2/bias")
-    return probabilities
+    return probabilities, x
 
 
 @pytest.mark.slow
@@ -355,17 +364,25 @@ def test_attention_of_every_variant_matches_numpy(variants):
         outputs[f"{tag}/input"] = encoder_input
         for key, probs in vit_attention_model(model)(image).items():
             outputs[f"{tag}/{key}"] = probs
-        features = vit_feature_model(model, block_indices=-1)(image)
-        outputs[f"{tag}/features"] = features["block_1"]
+        if (kind, at) in FEATURE_VARIANTS:
+            features = vit_feature_model(model, block_indices=-1)(image)
+            outputs[f"{tag}/features"] = features["block_1"]
     got = keras.Model(image, outputs).predict(variants["x"][:2], verbose=0)
     for (kind, at), model in variants["models"].items():
         tag = _name(kind, at)
         weights = {w.path: to_numpy(w) for w in model.weights}
-        expected = _numpy_encoder_probabilities(
-            got[f"{tag}/input"], weights, kind, at, prefix=int(kind != "none")
+        prefix = int(kind != "none")
+        expected, tokens = _numpy_encoder_probabilities(
+            got[f"{tag}/input"], weights, kind, at, prefix=prefix
         )
         for k, probs in enumerate(expected):
             actual = got[f"{tag}/blocks_{k}"]
             assert actual.dtype == np.float32
             np.testing.assert_allclose(actual, probs, atol=1e-5, err_msg=tag)
-        assert got[f"{tag}/features"].shape == (2, *GRID, DIM)
+        if (kind, at) in FEATURE_VARIANTS:
+            np.testing.assert_allclose(
+                got[f"{tag}/features"],
+                tokens[:, prefix:].reshape(2, *GRID, DIM),
+                atol=1e-4,
+                err_msg=tag,
+            )
