@@ -448,7 +448,8 @@ class ViTEncoder(ConfigFromArguments, keras.layers.Layer):
             probabilities.append(
                 block.attention_probabilities(x, attention_bias=bias)
             )
-            x = block(x, attention_bias=bias)
+            if index < len(self.blocks) - 1:  # the last output is unused
+                x = block(x, attention_bias=bias)
         return probabilities
 
     def compute_output_shape(self, input_shape):

@@ -103,12 +103,12 @@ def test_2d_embedding_concatenates_x_and_y():
 @pytest.mark.parametrize(
     "make",
     [
-        lambda: PositionEmbedding2D((2, 3), num_prefix_tokens=1),
-        lambda: RelativePositionBias((2, 3), 2, num_prefix_tokens=1),
+        lambda **k: PositionEmbedding2D((2, 3), num_prefix_tokens=1, **k),
+        lambda **k: RelativePositionBias((2, 3), 2, num_prefix_tokens=1, **k),
     ],
     ids=["2d", "relative"],
 )
-def test_layer_config_round_trip(make):
+def test_layer_config_round_trip_and_bfloat16(make):
     layer = make()
     x = np.random.default_rng(1).standard_normal((2, 7, 6)).astype("float32")
     layer(x)
@@ -122,6 +122,18 @@ def test_layer_config_round_trip(make):
     np.testing.assert_array_equal(to_numpy(revived(x)), to_numpy(layer(x)))
     symbolic = make()(keras.Input((7, 6)))
     assert tuple(symbolic.shape[1:]) == tuple(layer(x).shape[1:])
+    # mixed_bfloat16: float32 weights, bfloat16 output, same values.
+    mixed = make(dtype="mixed_bfloat16")
+    mixed(x)
+    mixed.set_weights(layer.get_weights())
+    assert all(w.dtype == "float32" for w in mixed.weights)
+    out = mixed(keras.ops.cast(x, "bfloat16"))
+    assert keras.backend.standardize_dtype(out.dtype) == "bfloat16"
+    np.testing.assert_allclose(
+        to_numpy(keras.ops.cast(out, "float32")),
+        to_numpy(layer(x)),
+        atol=0.05,
+    )
 
 
 def test_bad_arguments_are_named():
