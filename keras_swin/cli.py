@@ -875,6 +875,23 @@ def _transfer_arguments(parser, window: bool = True) -> None:
     )
 
 
+def _images_and_weights(parser, output: bool) -> None:
+    """IMAGE... and --weights (and --output): predict, segment, analyze."""
+    parser.add_argument("images", nargs="+", help="image files")
+    parser.add_argument(
+        "--weights",
+        required=True,
+        help="registered name (keras_swin.available_weights()) or "
+        "checkpoint path",
+    )
+    if output:
+        parser.add_argument(
+            "--output",
+            required=True,
+            help="folder for the PNG files (created if missing)",
+        )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of `keras-swin` (for docs and tests).
 
@@ -985,13 +1002,7 @@ def build_parser() -> argparse.ArgumentParser:
         "image as those weights expect (resize, center crop, mean/std) and "
         "print the best classes.",
     )
-    predict.add_argument("images", nargs="+", help="image files")
-    predict.add_argument(
-        "--weights",
-        required=True,
-        help="registered name (keras_swin.available_weights()) "
-        "or checkpoint path",
-    )
+    _images_and_weights(predict, output=False)
     predict.add_argument(
         "--top",
         type=positive_int,
@@ -1011,18 +1022,7 @@ def build_parser() -> argparse.ArgumentParser:
         "id of each pixel: 8-bit, 16-bit over 256 classes) into OUTPUT; "
         "print each image's largest classes.",
     )
-    seg.add_argument("images", nargs="+", help="image files")
-    seg.add_argument(
-        "--weights",
-        required=True,
-        help="registered name (keras_swin.available_weights()) or "
-        "checkpoint path",
-    )
-    seg.add_argument(
-        "--output",
-        required=True,
-        help="folder for the PNG files (created if missing)",
-    )
+    _images_and_weights(seg, output=True)
     seg.add_argument(
         "--mode",
         choices=("whole", "slide"),
@@ -1103,18 +1103,7 @@ def build_parser() -> argparse.ArgumentParser:
         "position-embedding similarity and the patch-embedding filters' "
         "principal components; summary.json holds the numbers.",
     )
-    analyze.add_argument("images", nargs="+", help="image files")
-    analyze.add_argument(
-        "--weights",
-        required=True,
-        help="registered name (keras_swin.available_weights()) or "
-        "checkpoint path",
-    )
-    analyze.add_argument(
-        "--output",
-        required=True,
-        help="folder for the PNG files (created if missing)",
-    )
+    _images_and_weights(analyze, output=True)
     analyze.add_argument(
         "--image-size",
         type=_int_pair,
