@@ -41,6 +41,13 @@ def test_official_parameter_counts(builder, kwargs, expected):
     assert count_params_without_init(builder, **kwargs) == expected
 
 
+@pytest.mark.skipif(
+    BACKEND != "torch",
+    reason="variable shapes are backend-independent and every leg counts "
+    "them without allocating (above); this checks that count against a "
+    "materialised model once, in the torch leg, where initialising is "
+    "cheapest",
+)
 def test_materialised_swin_tiny_has_the_official_count():
     assert ks.SwinTiny().count_params() == 28_288_354
 
