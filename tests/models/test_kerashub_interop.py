@@ -168,12 +168,6 @@ def test_deeplab_reads_the_swin_pyramid(rng):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    keras.backend.backend() == "jax",
-    reason="its fit, reload and NMS predict compile for about a minute on "
-    "JAX; the JAX leg fits and reloads the DeepLabV3 task on a Swin "
-    "below and reads the Swin pyramid in RetinaNet above",
-)
 def test_retinanet_fits_and_round_trips(rng, tmp_path):
     converter = keras_hub.layers.RetinaNetImageConverter(
         scale=1 / 255, bounding_box_format="xyxy"
