@@ -187,6 +187,13 @@ def _env(**changes) -> dict:
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(
+    BACKEND != "torch",
+    reason="how the script starts (a path from another folder, -m from the "
+    "clone) does not depend on the backend: two fresh processes, run once, "
+    "in the torch leg; every leg runs the harness itself in-process "
+    "(test_readme.py's harness command)",
+)
 def test_harness_runs_as_a_script_from_any_folder(tmp_path):
     """`python tests/golden_harness.py` and `python -m tests.golden_harness`
     (from the clone's root) both run the harness."""
