@@ -3,13 +3,17 @@
 Against a live Hugging Face Swin read from the golden folder: its
 `output_attentions=True` (one array per stage: the LAST block's
 attention) and, through forward hooks on every `SwinAttention`, every
-block's attention. At 224 px (static model) and at 250 px with a model of
-any input size (padding to the patch, to the window before the shift,
-odd maps before merging, a shifted 8x8 last-but-one stage).
+block's attention. One model of any input size, at 224 px and at 250 px
+(padding to the patch, to the window before the shift, odd maps before
+merging, a shifted 8x8 last stage); on TensorFlow the second size
+retraces `predict` with unknown sizes, the in-graph layout.
 
-Then a numpy reference of the windows of the backbone inside a UperNet
-("pad" windows), and the layouts against hand-worked sizes.
+Then a numpy reference of a shifted block with "pad" windows (the
+backbones'), the probes of the backbone inside a UperNet, and the layouts
+against hand-worked sizes.
 """
+
+import contextlib
 
 import keras
 import numpy as np
@@ -26,11 +30,22 @@ from keras_swin.analysis import (
 )
 
 FOLDER = ("hf", "swin_tiny_e24_w7_224")
-#: case -> (input shape of the Keras model, golden input subfolder)
-CASES = {
-    "static_224": ((224, 224, 3), ()),
-    "any_size_250": ((None, None, 3), ("padded_250",)),
-}
+#: case -> golden input subfolder: 224 px, and 250 px (padded).
+CASES = {"224": (), "250_padded": ("padded_250",)}
+
+
+@contextlib.contextmanager
+def _structure_only():
+    """Models built inside have no weight values (layouts need none).
+
+    Skips initialising weights, seconds per model on JAX; the deferred
+    variables are dropped by `clear_session` afterwards.
+    """
+    try:
+        with keras.StatelessScope(initialize_variables=False):
+            yield
+    finally:
+        keras.backend.clear_session(free_memory=False)
 
 
 def _hf_attentions(x):
@@ -61,14 +76,21 @@ def _hf_attentions(x):
     return [a.numpy() for a in out.attentions], hooked
 
 
-@pytest.fixture(scope="module", params=list(CASES))
-def case(request):
-    shape, sub = CASES[request.param]
-    x = golden_inputs(*FOLDER, *sub)
+@pytest.fixture(scope="module")
+def converted():
+    # Any input size; at a known size it takes the static layout code a
+    # model built for that size takes.
     model = keras_swin.load_checkpoint(
-        golden(*FOLDER), input_shape=shape, classifier_activation=None
+        golden(*FOLDER), input_shape=(None, None, 3), classifier_activation=None
     )
-    probs = attention_model(model).predict(x, verbose=0, batch_size=len(x))
+    return model, attention_model(model)
+
+
+@pytest.fixture(scope="module", params=list(CASES))
+def case(request, converted):
+    model, probes = converted
+    x = golden_inputs(*FOLDER, *CASES[request.param])
+    probs = probes.predict(x, verbose=0, batch_size=len(x))
     layouts = swin_window_layouts(model, x.shape[1:3])
     return request.param, probs, layouts, _hf_attentions(x)
 
@@ -96,7 +118,7 @@ def test_output_attentions_is_the_last_block_of_each_stage(case):
         key = f"layers_{i}_blocks_1"  # depth 2: block 1 is the last
         actual = probs[key].reshape((-1,) + probs[key].shape[2:])
         assert_parity(actual, reference, tol=1e-5, what=f"{name} {key}")
-    if name == "any_size_250":
+    if name == "250_padded":
         # 250 px: maps 63, 32, 16, 8; the 8x8 stage is padded to 14 and
         # shifted by 3, the 63x63 one padded to 63 (9 x 9 windows).
         assert layouts["layers_0_blocks_1"].num_windows == 81
@@ -156,16 +178,6 @@ def _numpy_window_attention(x, block, window, shift):
     return e / e.sum(-1, keepdims=True)
 
 
-def _numpy_patch_embed(x, embed):
-    """Conv p x p stride p as a matmul of patches, then LayerNorm."""
-    kernel, bias = (np.asarray(w) for w in embed.proj.get_weights())
-    p = embed.patch_size
-    b, h, w, c = x.shape
-    patches = x.reshape(b, h // p, p, w // p, p, c).transpose(0, 1, 3, 2, 4, 5)
-    y = patches.reshape(b, h // p, w // p, -1) @ kernel.reshape(-1, len(bias))
-    return _layer_norm(y + bias, embed.norm)
-
-
 def _randomise(model, seed):
     """Non-trivial weights (large bias table, LayerNorm affine)."""
     rng = np.random.default_rng(seed)
@@ -174,41 +186,38 @@ def _randomise(model, seed):
     )
 
 
-def test_upernet_backbone_windows_match_numpy():
+def test_upernet_probes_its_backbone_on_its_input():
     # 12 x 12 px -> a 3 x 3 token map. The backbone's "pad" windows keep
     # the window 4 (the map padded to 4 x 4, one window of 16 tokens with
-    # 7 padded ones), where a classifier's "clamp" would use 3 x 3.
-    backbone = keras_swin.SwinBackbone(
-        embed_dim=4,
-        depths=(1,),
-        num_heads=(2,),
-        window_size=4,
-        out_indices=(0,),
-    )
-    _randomise(backbone, 0)
-    upernet = keras_swin.UperNet(
-        backbone,
-        num_classes=2,
-        channels=4,
-        pool_scales=(1,),
-        auxiliary_channels=None,
-    )
-    x = np.random.default_rng(1).standard_normal((2, 12, 12, 3))
-    x = x.astype("float32")
-    probes = attention_model(upernet)
-    assert list(probes.output) == ["layers_0_blocks_0"]
-    actual = probes.predict(x, verbose=0)["layers_0_blocks_0"]
-    tokens = _numpy_patch_embed(x, backbone.get_layer("patch_embed"))
-    block = backbone.get_layer("layers_0").blocks[0]
-    expected = _numpy_window_attention(tokens, block, 4, 0)
-    assert actual.shape == expected.shape == (2, 1, 2, 16, 16)
-    assert_parity(actual, expected, tol=1e-5, what="upernet layers_0_blocks_0")
-    layout = swin_window_layouts(upernet, (12, 12))["layers_0_blocks_0"]
+    # 7 padded ones), where a classifier's "clamp" would use 3 x 3. The
+    # values of "pad" windows: test_shifted_pad_block_matches_numpy.
+    with _structure_only():
+        backbone = keras_swin.SwinBackbone(
+            embed_dim=4,
+            depths=(2,),
+            num_heads=(2,),
+            window_size=4,
+            out_indices=(0,),
+            image_shape=(12, 12, 3),
+        )
+        upernet = keras_swin.UperNet(
+            backbone,
+            num_classes=2,
+            channels=4,
+            pool_scales=(1,),
+            auxiliary_channels=None,
+        )
+        probes = attention_model(upernet, block_indices=[(0, 1)])
+    assert probes.inputs[0] is upernet.inputs[0]
+    assert {k: tuple(v.shape) for k, v in probes.output.items()} == {
+        "layers_0_blocks_1": (None, 1, 2, 16, 16)
+    }
+    layout = swin_window_layouts(upernet)["layers_0_blocks_1"]
     assert (layout.height, layout.width, layout.window, layout.shift) == (
         3,
         3,
         4,
-        0,
+        2,
     )
     assert (layout.padded_height, layout.padded_width) == (4, 4)
 
@@ -231,14 +240,15 @@ def test_shifted_pad_block_matches_numpy():
 def test_swin_layouts_hand_worked():
     # 36 x 44 px, patch 4 -> 9 x 11 tokens; window 4 pads them to 12 x 12
     # (3 x 3 windows); merging -> 5 x 6, padded to 8 x 8 (2 x 2 windows).
-    model = keras_swin.SwinTransformer(
-        embed_dim=8,
-        depths=(2, 1),
-        num_heads=(1, 1),
-        window_size=4,
-        input_shape=(36, 44, 3),
-        classes=2,
-    )
+    with _structure_only():
+        model = keras_swin.SwinTransformer(
+            embed_dim=8,
+            depths=(2, 1),
+            num_heads=(1, 1),
+            window_size=4,
+            input_shape=(36, 44, 3),
+            classes=2,
+        )
     layouts = swin_window_layouts(model)
     assert list(layouts) == [
         "layers_0_blocks_0",
@@ -281,14 +291,15 @@ def test_clamped_window_layout_any_size():
     # "clamp" (classifier), any size: 10 x 7 px -> 3 x 2 tokens, not
     # larger than the window 4, so the window is min(3, 2) = 2, unshifted,
     # and the map is padded to 4 x 2 (two windows).
-    model = keras_swin.SwinTransformer(
-        embed_dim=8,
-        depths=(2,),
-        num_heads=(1,),
-        window_size=4,
-        input_shape=(None, None, 3),
-        classes=2,
-    )
+    with _structure_only():
+        model = keras_swin.SwinTransformer(
+            embed_dim=8,
+            depths=(2,),
+            num_heads=(1,),
+            window_size=4,
+            input_shape=(None, None, 3),
+            classes=2,
+        )
     layout = swin_window_layouts(model, (10, 7))["layers_0_blocks_1"]
     assert (layout.height, layout.width) == (3, 2)
     assert (layout.window, layout.shift) == (2, 0)
@@ -298,15 +309,16 @@ def test_clamped_window_layout_any_size():
 
 
 def test_vit_token_layout_hand_worked():
-    vit = keras_swin.VisionTransformer(
-        patch_size=16,
-        hidden_size=16,
-        num_layers=1,
-        num_heads=2,
-        mlp_dim=16,
-        input_shape=(None, None, 3),
-        include_top=False,
-    )
+    with _structure_only():
+        vit = keras_swin.VisionTransformer(
+            patch_size=16,
+            hidden_size=16,
+            num_layers=1,
+            num_heads=2,
+            mlp_dim=16,
+            input_shape=(None, None, 3),
+            include_top=False,
+        )
     # 70 x 40 px: VALID patches drop the remainder -> 4 x 2 patches.
     layout = vit_token_layout(vit, (70, 40))
     assert layout.grid == (4, 2)
@@ -314,6 +326,23 @@ def test_vit_token_layout_hand_worked():
     assert layout.num_prefix_tokens == 1
     with pytest.raises(ValueError, match="is a ViT, not a Swin"):
         swin_window_layouts(vit, (64, 64))
+    # A static 64 x 48 ViT: 4 x 3 patches + the class token; attention
+    # outputs through keras_swin.models.vit.vit_attention_model.
+    with _structure_only():
+        vit = keras_swin.VisionTransformer(
+            patch_size=16,
+            hidden_size=16,
+            num_layers=2,
+            num_heads=2,
+            mlp_dim=16,
+            input_shape=(64, 48, 3),
+            include_top=False,
+        )
+        probes = attention_model(vit, block_indices=[-1])
+    assert vit_token_layout(vit).num_tokens == 13
+    assert {k: tuple(v.shape) for k, v in probes.output.items()} == {
+        "blocks_1": (None, 2, 13, 13)
+    }
 
 
 def test_neither_vit_nor_swin():
