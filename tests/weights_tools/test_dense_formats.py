@@ -17,7 +17,7 @@ import pickle
 import numpy as np
 import pytest
 import safetensors.numpy
-from helpers import golden
+from helpers import BACKEND, golden
 
 from weights_tools.backbone import NEW_NORM, as_backbone
 from weights_tools.common import ConversionError, check_fit
@@ -32,6 +32,12 @@ from weights_tools.readers import (
     read_checkpoint_extras,
     read_pth,
     read_pth_extras,
+)
+
+#: Backend-independent (weights_tools needs no Keras backend): one leg.
+pytestmark = pytest.mark.skipif(
+    BACKEND != "torch",
+    reason="backend-independent; runs in the PyTorch leg",
 )
 
 torch = pytest.importorskip("torch")

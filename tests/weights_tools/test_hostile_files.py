@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import golden
+from helpers import BACKEND, golden
 from test_readers import (
     _f32,
     _forge,
@@ -39,6 +39,12 @@ from weights_tools.readers import (
     read_pth,
     read_safetensors,
     read_sharded,
+)
+
+#: Backend-independent (weights_tools needs no Keras backend): one leg.
+pytestmark = pytest.mark.skipif(
+    BACKEND != "torch",
+    reason="backend-independent; runs in the PyTorch leg",
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

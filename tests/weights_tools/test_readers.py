@@ -21,6 +21,7 @@ import ml_dtypes
 import numpy as np
 import pytest
 import torch
+from helpers import BACKEND
 
 from weights_tools.readers import (
     CheckpointError,
@@ -29,6 +30,12 @@ from weights_tools.readers import (
     read_npz,
     read_pth,
     read_safetensors,
+)
+
+#: Backend-independent (weights_tools needs no Keras backend): one leg.
+pytestmark = pytest.mark.skipif(
+    BACKEND != "torch",
+    reason="backend-independent; runs in the PyTorch leg",
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

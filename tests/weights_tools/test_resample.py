@@ -15,6 +15,7 @@ import pytest
 import scipy.ndimage
 import torch
 import torch.nn.functional as F
+from helpers import BACKEND
 
 from weights_tools.resample import (
     bicubic_resize,
@@ -22,6 +23,12 @@ from weights_tools.resample import (
     linear_zoom,
     resize_position_embedding,
     resize_relative_position_table,
+)
+
+#: Backend-independent (weights_tools needs no Keras backend): one leg.
+pytestmark = pytest.mark.skipif(
+    BACKEND != "torch",
+    reason="backend-independent; runs in the PyTorch leg",
 )
 
 SIZES = [
