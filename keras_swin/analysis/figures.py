@@ -81,6 +81,20 @@ def _display_image(image) -> np.ndarray:
     return image
 
 
+def _show_image(ax, image: np.ndarray) -> None:
+    """Draw `image` so pixel (y, x) covers [x, x + 1) x [y, y + 1).
+
+    The same pixel-edge coordinates as the overlays' `extent`, so a map
+    and the image it is laid on line up to the pixel.
+    """
+    ax.imshow(
+        image,
+        cmap="gray",
+        extent=(0, image.shape[1], image.shape[0], 0),
+        interpolation="nearest",
+    )
+
+
 def _series(distances) -> dict[str, list[np.ndarray]]:
     if isinstance(distances, Mapping):
         items = distances.items()
@@ -214,9 +228,9 @@ def plot_rollout_overlays(
         image = _display_image(image)
         height, width = map_extent or image.shape[:2]
         left, right = axes[i]
-        left.imshow(image, cmap="gray")
+        _show_image(left, image)
         left.set_title(titles[i] if titles else f"Image {i}", fontsize=9)
-        right.imshow(image, cmap="gray")
+        _show_image(right, image)
         shown = right.imshow(
             amap,
             cmap="jet",
@@ -263,7 +277,8 @@ def plot_swin_query_attention(
             heads are averaged), on each block's token map.
         layouts: the matching `WindowLayout`s (for the stride and the
             panel titles).
-        query_yx: (y, x) of the query in input pixels.
+        query_yx: (y, x) of the query pixel in the input; the cross is
+            drawn at its centre.
         path: PNG file to write.
         title: the figure's title; by default it names the query.
         alpha: opacity of the maps over the image.
@@ -302,7 +317,7 @@ def plot_swin_query_attention(
                 f"Map of shape {amap.shape} for {layout.name!r}; expected "
                 f"({layout.height}, {layout.width})."
             )
-        ax.imshow(image, cmap="gray")
+        _show_image(ax, image)
         shown = ax.imshow(
             # Exact zeros are the tokens outside the query's window (not
             # attended): left transparent, so the image shows there.
@@ -317,8 +332,13 @@ def plot_swin_query_attention(
             ),
             interpolation="nearest",
         )
-        ax.plot(x, y, marker="x", color="white", markersize=10, mew=3)
-        ax.plot(x, y, marker="x", color="black", markersize=8, mew=1.5)
+        # At the centre of the query pixel (pixel-edge coordinates).
+        ax.plot(
+            x + 0.5, y + 0.5, marker="x", color="white", markersize=10, mew=3
+        )
+        ax.plot(
+            x + 0.5, y + 0.5, marker="x", color="black", markersize=8, mew=1.5
+        )
         ax.set_xlim(0, image.shape[1])
         ax.set_ylim(image.shape[0], 0)
         ax.set_title(

@@ -114,3 +114,17 @@ def test_figure_input_errors(tmp_path):
             np.zeros((2, 8, 8, 3)), np.zeros((3, 2, 2)), tmp_path / "x.png"
         )
     assert not os.listdir(tmp_path)
+
+
+def test_images_and_maps_share_pixel_edge_coordinates():
+    # Pixel (y, x) covers [x, x + 1) x [y, y + 1) in the image as in the
+    # overlays' extent (0, W, H, 0): a map lines up to the pixel. The
+    # default imshow extent (-0.5, W - 0.5, H - 0.5, -0.5) would be half a
+    # pixel off the overlay.
+    plt = figures.pyplot()
+    fig, ax = plt.subplots()
+    try:
+        figures._show_image(ax, np.zeros((6, 10, 3), np.uint8))
+        assert tuple(ax.images[0].get_extent()) == (0, 10, 6, 0)
+    finally:
+        plt.close(fig)
