@@ -822,14 +822,9 @@ def machine_info() -> dict:
         >>> machine_info()["cpu_count"] >= 1
         True
     """
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    from keras_swin.utils import cpu_name
+
+    cpu = cpu_name()
     versions = {}
     for module in (
         "keras",

@@ -56,7 +56,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -299,17 +298,6 @@ def markdown_table(summary: dict) -> str:
     return "\n".join(lines)
 
 
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def _write(path: Path, text: str) -> None:
     from keras_swin.utils import atomic_path
 
@@ -363,6 +351,8 @@ def main(argv=None) -> dict:
     settings["steps"] = args.steps or settings["steps"]
     import keras
 
+    from keras_swin.utils import cpu_name
+
     data = digits_data()
     accuracies = {v: [] for v in variants}
     total = len(variants) * settings["seeds"]
@@ -405,7 +395,7 @@ def main(argv=None) -> dict:
         summary=summary,
         paper=PAPER,
         backend=keras.backend.backend(),
-        cpu=_cpu_name(),
+        cpu=cpu_name(),
         wall_seconds=round(wall, 1),
     )
     output = Path(args.output)
@@ -416,7 +406,7 @@ def main(argv=None) -> dict:
         f"({settings['steps']} steps of {settings['batch_size']} images), "
         "beside the ViT paper's ImageNet 5-shot linear accuracy (ViT-B/16, "
         "Table 8), as `ours / paper`.\n\n"
-        f"{keras.backend.backend()} backend, {_cpu_name()}, "
+        f"{keras.backend.backend()} backend, {cpu_name()}, "
         f"{wall:.0f} s wall.\n\n"
     )
     _write(output / "position_embedding_ablation.md", header + table + "\n")

@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import errno
 import os
+import platform
 import shutil
 import sys
 import tempfile
@@ -202,6 +203,31 @@ def check_writable(path: str | os.PathLike, *, folder: bool = False) -> None:
                 f"cannot write {path}: {error.strerror} in {parent}; "
                 "choose another folder",
             ) from error
+
+
+def cpu_name() -> str:
+    """The processor's model name, for the figures a run records.
+
+    Read from Linux's /proc/cpuinfo ("AMD EPYC 9B14"); elsewhere, or when
+    it cannot be read, `platform.processor()` or the machine type.
+
+    Returns:
+        A non-empty string.
+
+    Example:
+        >>> isinstance(cpu_name(), str) and cpu_name() != ""
+        True
+    """
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    name = line.split(":", 1)[1].strip()
+                    if name:
+                        return name
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
 
 
 def positive_int(text: str) -> int:

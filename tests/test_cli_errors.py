@@ -500,3 +500,31 @@ def test_package_metadata_uses_an_spdx_license():
     text = (ROOT / "LICENSE").read_text()
     assert "Apache License" in text and "Version 2.0, January 2004" in text
     assert "END OF TERMS AND CONDITIONS" in text
+
+
+def test_cpu_name_reads_the_model_name_or_falls_back(monkeypatch, tmp_path):
+    # The name every recorded figure carries: /proc/cpuinfo's model name,
+    # else platform's; never empty.
+    import builtins
+
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nmodel name\t: Test CPU 9000\n")
+    real_open = builtins.open
+
+    def fake_open(path, *args, **kwargs):
+        if path == "/proc/cpuinfo":
+            return real_open(info, *args, **kwargs)
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", fake_open)
+    assert utils.cpu_name() == "Test CPU 9000"
+
+    def no_cpuinfo(path, *args, **kwargs):
+        if path == "/proc/cpuinfo":
+            raise FileNotFoundError(path)
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", no_cpuinfo)
+    monkeypatch.setattr(utils.platform, "processor", lambda: "")
+    monkeypatch.setattr(utils.platform, "machine", lambda: "x86_64")
+    assert utils.cpu_name() == "x86_64"

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import platform
 import time
 from pathlib import Path
 
@@ -50,7 +49,7 @@ from keras_swin.recipes.train import (
     make_deterministic,
 )
 from keras_swin.segmentation import segment
-from keras_swin.utils import atomic_path
+from keras_swin.utils import atomic_path, cpu_name
 from keras_swin.weights.pretrained import download, get_weights_spec
 
 #: The released ADE20K recipe scaled down to the generated 64 x 64
@@ -343,18 +342,6 @@ def evaluate_segmenter(
     if not count:
         raise ValueError("evaluate_segmenter: no images to evaluate.")
     return {**scores.result(), "examples": count, "samples": samples}
-
-
-def _cpu_name() -> str:
-    """The processor's model name (Linux /proc/cpuinfo), else platform's."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _as_dict_targets(dataset, with_auxiliary: bool):
@@ -706,7 +693,7 @@ def _train_segmentation(
         "replicas": replicas,
         "seed": seed,
         "backend": keras.backend.backend(),
-        "cpu": _cpu_name(),
+        "cpu": cpu_name(),
         "cpu_count": os.cpu_count(),
         "data_seconds": round(data_seconds, 2),
         "train_seconds": round(train_seconds, 2),
