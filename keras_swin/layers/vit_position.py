@@ -7,20 +7,7 @@ from keras import ops
 
 from keras_swin.layers._serialization import ConfigFromArguments, register
 from keras_swin.layers.interpolation import METHODS, resize_grid
-
-
-def _grid_pair(value, name: str) -> tuple[int, int]:
-    if isinstance(value, int):
-        value = (value, value)
-    try:
-        pair = tuple(int(v) for v in value)
-    except (TypeError, ValueError):
-        pair = ()
-    if len(pair) != 2 or min(pair) < 1:
-        raise ValueError(
-            f"{name} must be a positive int or (rows, columns), got {value!r}."
-        )
-    return pair
+from keras_swin.layers.position_2d import grid_pair
 
 
 @register
@@ -93,7 +80,7 @@ class ViTPositionEmbedding(ConfigFromArguments, keras.layers.Layer):
             )
         if initializer is None:
             initializer = keras.initializers.RandomNormal(stddev=0.02)
-        self.grid_size = _grid_pair(grid_size, "grid_size")
+        self.grid_size = grid_pair(grid_size, "grid_size")
         self.num_prefix_tokens = num_prefix_tokens
         self.method = method
         self.initializer = keras.initializers.get(initializer)
