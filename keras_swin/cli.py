@@ -294,14 +294,37 @@ def _predict_model(weights: str):
     return model, settings, names, False
 
 
+def _load_batch(paths, size, settings: dict):
+    """Images read and resized as the weights expect, and normalised.
+
+    Returns (pixels (B, H, W, 3) float in [0, 255], batch: the model's
+    input, `preprocess_input` with the weights' mean and std).
+    """
+    import numpy as np
+
+    from keras_swin.imagenet import load_image, preprocess_input
+
+    pixels = np.stack(
+        [
+            load_image(
+                path,
+                size,
+                crop_pct=settings["crop_pct"],
+                interpolation=settings["interpolation"],
+            )
+            for path in paths
+        ]
+    )
+    batch = preprocess_input(pixels, mean=settings["mean"], std=settings["std"])
+    return pixels, batch
+
+
 def _cmd_predict(args) -> int:
     import numpy as np
 
     from keras_swin.imagenet import (
         LABEL_SETS,
         decode_predictions,
-        load_image,
-        preprocess_input,
     )
 
     if args.weights is None:
@@ -322,18 +345,7 @@ def _cmd_predict(args) -> int:
         )
     if names is None and classes not in LABEL_SETS.values():
         names = [f"class_{i}" for i in range(classes)]
-    images = [
-        load_image(
-            path,
-            size,
-            crop_pct=settings["crop_pct"],
-            interpolation=settings["interpolation"],
-        )
-        for path in args.images
-    ]
-    batch = preprocess_input(
-        np.stack(images), mean=settings["mean"], std=settings["std"]
-    )
+    _, batch = _load_batch(args.images, size, settings)
     scores = np.asarray(model.predict(batch, verbose=0), dtype=np.float64)
     if logits:
         scores = _softmax(scores)
@@ -531,7 +543,6 @@ def _cmd_analyze(args) -> int:
     import numpy as np
 
     from keras_swin.analysis.report import analyze_model
-    from keras_swin.imagenet import load_image, preprocess_input
 
     # Before the model loads: a wrong path fails now, not after minutes.
     for path in args.images:
@@ -554,18 +565,7 @@ def _cmd_analyze(args) -> int:
             f"{args.weights} is built for any input size; pass "
             "--image-size N or H,W to choose the size to analyse at."
         )
-    pixels = np.stack(
-        [
-            load_image(
-                path,
-                size,
-                crop_pct=settings["crop_pct"],
-                interpolation=settings["interpolation"],
-            )
-            for path in args.images
-        ]
-    )
-    batch = preprocess_input(pixels, mean=settings["mean"], std=settings["std"])
+    pixels, batch = _load_batch(args.images, size, settings)
     result = analyze_model(
         model,
         batch,
