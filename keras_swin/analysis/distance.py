@@ -21,7 +21,7 @@ import numpy as np
 
 from keras_swin.analysis.layout import TokenLayout, WindowLayout
 from keras_swin.analysis.swin_maps import (
-    _check_windows,
+    _check_block_probs,
     window_token_positions,
 )
 
@@ -167,14 +167,7 @@ def swin_mean_attention_distance(
         [4.0]
     """
     probs = np.asarray(probs, dtype=np.float64)
-    m2 = layout.window**2
-    if probs.ndim != 5 or probs.shape[-2] != m2:
-        raise ValueError(
-            f"probs of shape {probs.shape} is not one Swin block's "
-            f"attention for {layout.name!r}: expected (B, "
-            f"nW={layout.num_windows}, heads, {m2}, {m2})."
-        )
-    _check_windows(probs.shape, layout, "probs")
+    _check_block_probs(probs, layout)
     rows, cols, valid = window_token_positions(layout)
     pos = np.stack([rows, cols], axis=-1).astype(np.float64)  # (nW, M*M, 2)
     distances = np.linalg.norm(

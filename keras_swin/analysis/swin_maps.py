@@ -94,6 +94,18 @@ def _check_windows(shape, layout: WindowLayout, what: str) -> None:
         )
 
 
+def _check_block_probs(probs: np.ndarray, layout: WindowLayout) -> None:
+    """Refuses what is not one Swin block's (B, nW, heads, M*M, M*M)."""
+    m2 = layout.window**2
+    if probs.ndim != 5 or probs.shape[-2] != m2:
+        raise ValueError(
+            f"probs of shape {probs.shape} is not one Swin block's "
+            f"attention for {layout.name!r}: expected (B, "
+            f"nW={layout.num_windows}, heads, {m2}, {m2})."
+        )
+    _check_windows(probs.shape, layout, "probs")
+
+
 def stitch_windows(values, layout: WindowLayout) -> np.ndarray:
     """Per-token values given per window, back on the stage's image grid.
 
@@ -201,14 +213,7 @@ def swin_query_attention(probs, layout: WindowLayout, query_yx) -> np.ndarray:
         (1, 1, 2, 2)
     """
     probs = np.asarray(probs)
-    m2 = layout.window**2
-    if probs.ndim != 5 or probs.shape[-2] != m2:
-        raise ValueError(
-            f"probs of shape {probs.shape} is not one Swin block's "
-            f"attention for {layout.name!r}: expected (B, "
-            f"nW={layout.num_windows}, heads, {m2}, {m2})."
-        )
-    _check_windows(probs.shape, layout, "probs")
+    _check_block_probs(probs, layout)
     row, col = query_token(layout, query_yx)
     m = layout.window
     r = (row - layout.shift) % layout.padded_height
