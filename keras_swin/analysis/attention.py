@@ -245,6 +245,26 @@ def _image_size(model, image_size) -> tuple[int, int]:
     return size
 
 
+def _patch_grid(model, height: int, width: int) -> tuple[int, int]:
+    """The patch grid `model`'s `patch_embed` makes of a height x width
+    image (rounded up when it pads to whole patches, else down)."""
+    embed = next(
+        (layer for layer in model.layers if layer.name == "patch_embed"), None
+    )
+    if not isinstance(embed, PatchEmbed):
+        raise ValueError(
+            f"{model.name!r} has no PatchEmbed named `patch_embed`."
+        )
+    p = embed.patch_size
+    if embed.pad_to_patch:
+        grid = (-(-height // p), -(-width // p))
+    else:
+        grid = (height // p, width // p)
+    if 0 in grid:
+        raise ValueError(f"An image of {height}x{width} has no {p}x{p} patch.")
+    return grid
+
+
 def vit_token_layout(model: keras.Model, image_size=None) -> TokenLayout:
     """Where a ViT's tokens sit in an image of `image_size`.
 
@@ -272,18 +292,8 @@ def vit_token_layout(model: keras.Model, image_size=None) -> TokenLayout:
     if _kind(model) != "vit":
         raise ValueError(f"{model.name!r} is a Swin model, not a ViT.")
     height, width = _image_size(model, image_size)
-    embed = model.get_layer("patch_embed")
-    if not isinstance(embed, PatchEmbed):
-        raise ValueError(
-            f"{model.name!r} has no PatchEmbed named `patch_embed`."
-        )
-    p = embed.patch_size
-    if embed.pad_to_patch:
-        grid = (-(-height // p), -(-width // p))
-    else:
-        grid = (height // p, width // p)
-    if 0 in grid:
-        raise ValueError(f"An image of {height}x{width} has no {p}x{p} patch.")
+    p = model.get_layer("patch_embed").patch_size
+    grid = _patch_grid(model, height, width)
     prefix = sum(
         layer.num_tokens
         for layer in model.layers
@@ -328,17 +338,9 @@ def swin_window_layouts(
         raise ValueError(f"{model.name!r} is a ViT, not a Swin model.")
     height, width = _image_size(model, image_size)
     holder = _swin_graph(model)[-1]
+    h, w = _patch_grid(holder, height, width)
     layers = {layer.name: layer for layer in holder.layers}
-    embed = layers.get("patch_embed")
-    if not isinstance(embed, PatchEmbed):
-        raise ValueError(
-            f"{holder.name!r} has no PatchEmbed named `patch_embed`."
-        )
-    p = embed.patch_size
-    if embed.pad_to_patch:
-        h, w = -(-height // p), -(-width // p)
-    else:
-        h, w = height // p, width // p
+    p = layers["patch_embed"].patch_size
     layouts = {}
     stride = p
     for i, stage in _swin_stages(holder).items():
