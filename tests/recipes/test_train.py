@@ -210,6 +210,23 @@ def test_keras_swin_train_writes_model_metrics_and_plots(tmp_path, capsys):
     assert "warm-up shortened to 0" in printed
 
 
+def _attention_probs(attn, tokens, bias=None):
+    """Attention probabilities (B, heads, N, N) of an `Attention` layer,
+    recomputed in float64 numpy from its qkv projection: softmax(q k^T *
+    scale + bias). An independent reference for the maps under test."""
+    batch, count = tokens.shape[0], tokens.shape[1]
+    qkv = keras.ops.convert_to_numpy(attn.qkv(tokens)).astype(np.float64)
+    qkv = qkv.reshape(batch, count, 3, attn.num_heads, attn.head_dim)
+    q = qkv[:, :, 0].transpose(0, 2, 1, 3)
+    k = qkv[:, :, 1].transpose(0, 2, 1, 3)
+    logits = (q * attn.scale) @ k.transpose(0, 1, 3, 2)
+    if bias is not None:
+        logits = logits + bias
+    logits = logits - logits.max(-1, keepdims=True)
+    weights = np.exp(logits)
+    return weights / weights.sum(-1, keepdims=True)
+
+
 def _assert_probabilities_rebuild_the_output(attn, tokens, probs):
     """probs (B, heads, N, N) @ v, then `proj`, equals the layer's output."""
     batch, count = tokens.shape[0], tokens.shape[1]
@@ -222,7 +239,7 @@ def _assert_probabilities_rebuild_the_output(attn, tokens, probs):
 
 
 def test_attention_maps_are_the_blocks_own_probabilities():
-    from keras_swin.recipes.plots import _attention_probs, attention_maps
+    from keras_swin.recipes.plots import attention_maps
     from keras_swin.recipes.train import DIGITS_RECIPE, build_model
 
     model = build_model("swin_digits", DIGITS_RECIPE, 10, 16)
@@ -315,7 +332,7 @@ def test_a_failed_run_leaves_no_empty_output_folder(tmp_path, monkeypatch):
 
 
 def test_vit_attention_maps_are_the_class_token_row():
-    from keras_swin.recipes.plots import _attention_probs, attention_maps
+    from keras_swin.recipes.plots import attention_maps
 
     model = VisionTransformer(
         input_shape=(32, 32, 3),
