@@ -16,8 +16,26 @@ from keras_swin.layers.window_attention import WindowAttention
 
 
 def _roll(x, shift):
-    """Cyclic shift of a map's H and W axes; nothing for the int 0."""
-    if isinstance(shift, int) and not shift:
+    """Cyclic shift of a map's H and W axes; nothing for the int 0.
+
+    A static shift is two slices and a concatenation per axis, as
+    `roll` computes it: the same numbers, and ops that every export
+    format has (TensorFlow's `Roll` is no LiteRT builtin and would need
+    the Flex delegate; keras_swin.export).
+    """
+    if isinstance(shift, int):
+        if not shift:
+            return x
+        # Rolled by s (|s| < the padded map, a window multiple): the
+        # last s rows come first for s > 0, the first -s go last for s < 0;
+        # both are x[-s:] then x[:-s].
+        for axis in (1, 2):
+            head = (slice(None),) * axis
+            parts = [
+                x[(*head, slice(-shift, None))],
+                x[(*head, slice(None, -shift))],
+            ]
+            x = ops.concatenate(parts, axis=axis)
         return x
     return ops.roll(x, (shift, shift), axis=(1, 2))
 

@@ -109,9 +109,13 @@ class WindowAttention(Attention):
             index = windows.dynamic_relative_position_index(
                 window_size, self.window_size
             )
-        # (heads, M*M, M*M): one gather from the transposed table.
-        table = ops.transpose(self.relative_position_bias_table)
-        return ops.take(table, index, axis=1)
+        # (heads, M*M, M*M): one gather of table rows, then the heads
+        # first. Gathering rows (axis 0) rather than columns of the
+        # transposed table keeps PyTorch on `embedding`: Keras' torch
+        # `take` on another axis ends in a `squeeze` that the ONNX
+        # exporter turns into an invalid node (keras_swin.export).
+        bias = ops.take(self.relative_position_bias_table, index, axis=0)
+        return ops.transpose(bias, (2, 0, 1))
 
     def _bias(self, inputs, attention_mask):
         """Relative bias plus shift mask, tiled over the batch, or None.
