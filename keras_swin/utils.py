@@ -205,6 +205,36 @@ def check_writable(path: str | os.PathLike, *, folder: bool = False) -> None:
             ) from error
 
 
+#: A model argument ending so is a path, never a registered name.
+CHECKPOINT_SUFFIXES = (
+    ".pth",
+    ".pt",
+    ".bin",
+    ".safetensors",
+    ".npz",
+    ".h5",
+    ".keras",
+    ".json",
+)
+
+
+def looks_like_path(value: str) -> bool:
+    """Whether a weights argument names a path rather than a release.
+
+    A registered name (`arch.tag`) has no folder separator and none of
+    the checkpoint suffixes, so a missing file is reported as missing
+    rather than as an unknown name.
+
+    Example:
+        >>> looks_like_path("runs/model.keras"), looks_like_path("vit_b16")
+        (True, False)
+    """
+    separators = {"/", os.sep, os.altsep} - {None}
+    return any(sep in value for sep in separators) or value.lower().endswith(
+        CHECKPOINT_SUFFIXES
+    )
+
+
 def cpu_name() -> str:
     """The processor's model name, for the figures a run records.
 
