@@ -4,6 +4,8 @@
     keras-swin info SRC            architecture read from a checkpoint
     keras-swin predict IMAGE...    top-5 classes with pretrained weights
     keras-swin segment IMAGE...    label maps and overlays of a segmenter
+    keras-swin export MODEL ...    SavedModel, ONNX, LiteRT or OpenVINO
+                                   (--format, --output)
     keras-swin parity CKPT ...     a checkpoint against your reference
                                    outputs (--inputs, --expected)
     keras-swin train [...]         train with a paper's recipe (default:
@@ -30,11 +32,19 @@ import time
 import warnings
 from pathlib import Path
 
+from keras_swin.export import FORMATS as EXPORT_FORMATS
+from keras_swin.export import (
+    check_output,
+    check_supported,
+    export_model,
+    load_model,
+)
 from keras_swin.utils import (
     TENSORFLOW_BANNERS,
     SizeAction,
     atomic_path,
     check_writable,
+    looks_like_path,
     non_negative_float,
     non_negative_int,
     positive_int,
@@ -215,26 +225,6 @@ def _cmd_info(args) -> int:
     return 0
 
 
-#: A --weights value ending so is a path, never a registered name.
-_CHECKPOINT_SUFFIXES = (
-    ".pth",
-    ".pt",
-    ".bin",
-    ".safetensors",
-    ".npz",
-    ".h5",
-    ".keras",
-    ".json",
-)
-
-
-def _looks_like_path(value: str) -> bool:
-    separators = {"/", os.sep, os.altsep} - {None}
-    return any(sep in value for sep in separators) or value.lower().endswith(
-        _CHECKPOINT_SUFFIXES
-    )
-
-
 def _keras_file_settings(model, path) -> dict:
     """The PreprocessingInfo of a loaded .keras model, or a clear error."""
     from keras_swin.imagenet import model_preprocessing
@@ -279,7 +269,7 @@ def _predict_model(weights: str):
             )
             return model, settings, names, logits
         model = load_checkpoint(weights, classifier_activation="softmax")
-    elif _looks_like_path(weights):
+    elif looks_like_path(weights):
         raise FileNotFoundError(
             errno.ENOENT,
             "No such checkpoint file or folder (--weights looks like a "
@@ -414,7 +404,7 @@ def _segment_model(weights: str):
 
     if os.path.exists(weights):
         return load_checkpoint(weights)  # a segmenter takes any size
-    if _looks_like_path(weights):
+    if looks_like_path(weights):
         raise FileNotFoundError(
             errno.ENOENT,
             "No such checkpoint file or folder (--weights looks like a "
@@ -581,6 +571,32 @@ def _cmd_analyze(args) -> int:
     print(
         f"{len(result['figures'])} figures and summary.json in "
         f"{args.output}, {time.perf_counter() - start:.1f} s"
+    )
+    return 0
+
+
+def _cmd_export(args) -> int:
+    # Before the model loads: a wrong format or path fails now.
+    check_supported(args.format)
+    check_output(args.output, args.format)
+    start = time.perf_counter()
+    model = load_model(
+        args.model, image_size=args.image_size, any_size=args.any_size
+    )
+    export_model(
+        model,
+        args.output,
+        args.format,
+        image_size=args.image_size,
+        quantize=args.quantize,
+    )
+    shape = tuple(args.image_size or model.input_shape[1:3])
+    size = "H, W" if None in shape else f"{shape[0]}, {shape[1]}"
+    print(
+        f"{args.format}{' int8' if args.quantize else ''} written to "
+        f"{args.output}: input (B, {size}, 3) float32, logits "
+        f"(B, {model.output_shape[-1]}), "
+        f"{time.perf_counter() - start:.1f} s"
     )
     return 0
 
@@ -1125,6 +1141,59 @@ def build_parser() -> argparse.ArgumentParser:
     )
     analyze.set_defaults(func=_cmd_analyze)
 
+    export = sub.add_parser(
+        "export",
+        help="export a classifier: SavedModel, ONNX, LiteRT, OpenVINO",
+        description="Load a classifier (a registered name, a checkpoint "
+        "file or folder, or a .keras model) with a logits head and "
+        "export it with Keras' model.export: one NHWC float32 image "
+        "input with a dynamic batch, the logits as first output. A Swin "
+        "of any size (--any-size, or such a .keras model) keeps a "
+        "dynamic height and width in SavedModel, ONNX and OpenVINO from "
+        "TensorFlow; LiteRT and the PyTorch and JAX exporters need a "
+        "fixed size. See docs/deployment.md for what each backend "
+        "exports.",
+    )
+    export.add_argument(
+        "model",
+        help="registered name (keras_swin.available_weights()), "
+        "checkpoint file or folder, or .keras file",
+    )
+    export.add_argument(
+        "--format",
+        required=True,
+        choices=EXPORT_FORMATS,
+        help="saved_model (a folder), onnx (.onnx), litert (.tflite) or "
+        "openvino (.xml, and the .bin beside it)",
+    )
+    export.add_argument(
+        "--output",
+        required=True,
+        help="the folder (saved_model) or file to write",
+    )
+    export_size = export.add_mutually_exclusive_group()
+    export_size.add_argument(
+        "--image-size",
+        type=_int_pair,
+        metavar="N|H,W",
+        help="export at this fixed size: a checkpoint or name is built "
+        "for it (weights resampled), a model of any size is fixed to it "
+        "(default: the weights' size)",
+    )
+    export_size.add_argument(
+        "--any-size",
+        action="store_true",
+        help="Swin checkpoint or name: build for any size, exported with "
+        "a dynamic height and width (default: off)",
+    )
+    export.add_argument(
+        "--quantize",
+        choices=("int8",),
+        help="int8 weights: LiteRT dynamic range, ONNX dynamic "
+        "(default: float32)",
+    )
+    export.set_defaults(func=_cmd_export)
+
     parity = sub.add_parser(
         "parity",
         help="check a checkpoint against reference outputs you recorded",
@@ -1225,6 +1294,7 @@ _PIP_NAMES = {
     "PIL": "pillow",
     "tensorflow_datasets": "tensorflow-datasets",
     "keras_hub": "keras-hub",
+    "ai_edge_litert": "ai-edge-litert",
 }
 
 

@@ -42,6 +42,7 @@ FLOORS = {
     "keras_swin.weights": 4,
     "keras_swin.applications": 5,
     "keras_swin.cli": 6,
+    "keras_swin.export": 6,
     "keras_swin.__main__": 6,
     "keras_swin.recipes": 6,
 }
@@ -70,6 +71,8 @@ DEFERRED = {
     ("keras_swin.cli", "keras_swin.segmentation"),
     ("keras_swin.cli", "keras_swin.analysis.report"),
     ("keras_swin.cli", "keras_swin.ade20k"),
+    # Exporting loads a model, after the command line chose the backend.
+    ("keras_swin.export", "keras_swin.applications"),
     # Label tables and image loading work without Keras.
     ("keras_swin.imagenet", "keras_swin.layers.preprocessing_info"),
     # `keras-swin train --help` needs the parser, not the trainer.

@@ -1,0 +1,518 @@
+"""Export a classifier for inference outside Keras.
+
+Built on Keras 3's own `model.export(path, format=...)`; this module
+adds what a deployment needs around it:
+
+* `load_model`: a registered name, a checkpoint file (official Swin
+  `.pth`, ViT `.npz`, timm, Hugging Face) or a `.keras` file, loaded
+  with a logits head (`keras_swin.applications`);
+* `export_model`: one NHWC float32 image input with a dynamic batch,
+  the logits as first output, dynamic height and width for a Swin built
+  for any size (SavedModel, ONNX, OpenVINO) or a fixed `image_size`
+  (required by LiteRT), int8 variants (LiteRT dynamic range, ONNX
+  dynamic), a checked destination and no half-written artefact;
+* `run_exported`: the artefact run in its own runtime (TensorFlow,
+  onnxruntime, ai-edge-litert, OpenVINO), as the tests check it.
+
+Gaps filled here: tf2onnx 1.17 has no converter for TensorFlow's `Erfc`
+(the exact GELU of Swin) and one is registered (`1 - Erf`); on PyTorch
+the ONNX and OpenVINO exporters trace the model once, so they get a
+fixed size. `docs/deployment.md` has the backend x format matrix and
+the measured parity.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import tempfile
+
+from keras_swin.utils import (
+    _temp_prefix,
+    check_writable,
+    looks_like_path,
+    remove_stale_temporaries,
+)
+from weights_tools.convert import is_keras_model_file
+
+#: The formats of `export_model`, by our name (Keras' name differs for
+#: the SavedModel only).
+FORMATS = ("saved_model", "onnx", "litert", "openvino")
+_KERAS_FORMATS = {
+    "saved_model": "tf_saved_model",
+    "onnx": "onnx",
+    "litert": "litert",
+    "openvino": "openvino",
+}
+#: Formats Keras 3.15 exports from each backend with the packages of
+#: requirements-test.txt.
+SUPPORTED = {
+    "tensorflow": ("saved_model", "onnx", "litert", "openvino"),
+    "torch": ("onnx", "openvino"),
+    "jax": ("saved_model",),
+}
+_WHY_NOT = {
+    ("torch", "saved_model"): "Keras exports a SavedModel from PyTorch "
+    "only through torch_xla",
+    ("torch", "litert"): "Keras exports LiteRT from PyTorch only through "
+    "litert-torch, which is not installed here",
+    ("jax", "onnx"): "Keras exports ONNX from JAX only through jax2onnx, "
+    "which is not installed here",
+    ("jax", "litert"): "Keras exports LiteRT from TensorFlow and PyTorch only",
+    ("jax", "openvino"): "Keras hands OpenVINO a jax2tf function whose "
+    "XlaCallModule op OpenVINO cannot convert",
+}
+#: Quantised variants offered per format.
+QUANTIZE = {"litert": ("int8",), "onnx": ("int8",)}
+#: What the path of each format must end with ("" : a folder).
+SUFFIXES = {
+    "saved_model": "",
+    "onnx": ".onnx",
+    "litert": ".tflite",
+    "openvino": ".xml",
+}
+#: Formats exported at one height and width (dynamic batch) from each
+#: backend: PyTorch's exporters trace one size, and jax2tf cannot carry
+#: the Swin padding arithmetic on symbolic sizes.
+FIXED_SIZE = {"torch": ("onnx", "openvino"), "jax": ("saved_model",)}
+
+
+def _backend() -> str:
+    import keras
+
+    return keras.backend.backend()
+
+
+def load_model(source, *, image_size=None, any_size: bool = False):
+    """A classifier with a logits head, from a name, checkpoint or .keras.
+
+    Args:
+        source: a registered name (`keras_swin.available_weights()`), a
+            checkpoint file or folder (`keras_swin.load_checkpoint`) or a
+            `.keras` file (loaded as saved; a softmax head is switched to
+            logits).
+        image_size: (H, W) to build for (weights resampled as
+            `load_checkpoint` does); default the weights' size.
+        any_size: Swin only: build for `(None, None, 3)`.
+
+    Returns:
+        A `keras.Model` mapping (B, H, W, 3) float32 to (B, classes)
+        logits.
+
+    Raises:
+        FileNotFoundError: `source` looks like a path and is missing.
+        ValueError: both `image_size` and `any_size`.
+
+    Example:
+        >>> model = load_model("tests/golden/swin_official/tiny_w4_64/"
+        ...                    "checkpoint.pth", any_size=True)
+        >>> model.input_shape
+        (None, None, None, 3)
+    """
+    from keras_swin.applications import build_pretrained, load_checkpoint
+
+    if image_size is not None and any_size:
+        raise ValueError("Give image_size or any_size, not both.")
+    shape = None
+    if any_size:
+        shape = (None, None, 3)
+    elif image_size is not None:
+        shape = (*_pair(image_size), 3)
+    source = os.fspath(source)
+    if os.path.exists(source):
+        if is_keras_model_file(source):
+            model = load_checkpoint(source)
+            if shape is not None and tuple(model.input_shape[1:]) != shape:
+                if None in model.input_shape[1:3] and not any_size:
+                    return _logits_head(model)  # fixed at export
+                load_checkpoint(source, input_shape=shape)  # its error
+            return _logits_head(model)
+        return load_checkpoint(source, input_shape=shape)
+    if looks_like_path(source):
+        raise FileNotFoundError(
+            errno.ENOENT,
+            "No such checkpoint file or folder (it looks like a path, not "
+            "a registered name)",
+            source,
+        )
+    kwargs = {"classifier_activation": None}
+    if shape is not None:
+        kwargs["input_shape"] = shape
+    return build_pretrained(source, **kwargs)
+
+
+def _logits_head(model):
+    import keras
+
+    head = next((x for x in model.layers if x.name == "head"), None)
+    if head is not None and getattr(head, "activation", None) is not None:
+        if keras.activations.serialize(head.activation) != "linear":
+            head.activation = keras.activations.linear
+    return model
+
+
+def _pair(size) -> tuple[int, int]:
+    if isinstance(size, int):
+        return (size, size)
+    size = tuple(int(s) for s in size)
+    if len(size) == 1:
+        return (size[0], size[0])
+    if len(size) != 2 or min(size) < 1:
+        raise ValueError(f"image_size must be N or (H, W); got {size}.")
+    return size
+
+
+def check_supported(format: str, backend: str | None = None) -> None:
+    """Raises a ValueError naming what is supported, if `format` is not.
+
+    Args:
+        format: one of `FORMATS`.
+        backend: a Keras backend; default the current one.
+
+    Example:
+        >>> check_supported("litert", "jax")
+        Traceback (most recent call last):
+        ValueError: ... litert from jax ... (jax exports: saved_model, ...)
+    """
+    backend = backend or _backend()
+    if format not in FORMATS:
+        raise ValueError(
+            f"Unknown export format {format!r}; choose one of "
+            f"{', '.join(FORMATS)}."
+        )
+    supported = SUPPORTED.get(backend, ())
+    if format not in supported:
+        why = _WHY_NOT.get((backend, format), "not supported by Keras")
+        others = [b for b, formats in SUPPORTED.items() if format in formats]
+        raise ValueError(
+            f"Cannot export {format} from the {backend} backend: {why}. "
+            f"{backend} exports: {', '.join(supported) or 'nothing'}; "
+            f"{format} is exported from: {', '.join(others)} (pick it "
+            "with KERAS_BACKEND or keras-swin --backend)."
+        )
+
+
+def check_output(path, format: str) -> None:
+    """Checks, before a long export, that `path` suits `format` and is free.
+
+    Args:
+        path: the destination (a folder for "saved_model", else a file
+            with the format's suffix, `SUFFIXES`).
+        format: one of `FORMATS`.
+
+    Raises:
+        ValueError: the suffix does not fit the format.
+        FileExistsError: a SavedModel folder that is not empty.
+        OSError: the path cannot be written (`utils.check_writable`).
+
+    Example:
+        >>> check_output("out/model.onnx", "onnx")
+        >>> check_output("out/model.onnx", "litert")
+        Traceback (most recent call last):
+        ValueError: A litert export is written to a file ending in .tflite...
+    """
+    path = os.fspath(path)
+    check_supported(format, backend="tensorflow")  # a known name
+
+    suffix = SUFFIXES[format]
+    if suffix and not path.lower().endswith(suffix):
+        raise ValueError(
+            f"A {format} export is written to a file ending in {suffix}; "
+            f"got {path}."
+        )
+    if not suffix:
+        check_writable(path, folder=True)
+        if os.path.isdir(path) and os.listdir(path):
+            raise FileExistsError(
+                errno.EEXIST,
+                "The SavedModel folder exists and is not empty (remove "
+                "it or choose another path)",
+                path,
+            )
+    else:
+        check_writable(path)
+
+
+def _signature(model, format: str, image_size):
+    """The input spec of the exported graph: (None, H, W, 3) float32."""
+    import keras
+
+    shape = tuple(model.input_shape[1:])
+    if len(shape) != 3 or shape[-1] != 3:
+        raise ValueError(
+            f"The model's input is {shape}; export needs one (H, W, 3) "
+            "image input."
+        )
+    dynamic = None in shape[:2]
+    if image_size is not None:
+        size = _pair(image_size)
+        if not dynamic and size != shape[:2]:
+            raise ValueError(
+                f"The model is built for {shape[0]}x{shape[1]} images; "
+                f"image_size {size[0]}x{size[1]} applies only to a model "
+                "of any input size (rebuild it at that size with "
+                "load_model(..., image_size=...))."
+            )
+        shape = (*size, 3)
+    elif dynamic and (
+        format == "litert" or format in FIXED_SIZE.get(_backend(), ())
+    ):
+        raise ValueError(
+            f"The model takes any input size, but a {format} export from "
+            f"{_backend()} needs a fixed one: give "
+            "image_size (keras-swin export --image-size N or H,W)."
+        )
+    return keras.InputSpec(shape=(None, *shape), dtype="float32")
+
+
+def export_model(
+    model,
+    path,
+    format: str = "saved_model",
+    *,
+    image_size=None,
+    quantize: str | None = None,
+    verbose: bool = False,
+) -> str:
+    """Writes `model` as an inference artefact of `format` at `path`.
+
+    The artefact takes one NHWC float32 image batch (B, H, W, 3), B
+    dynamic, and returns the logits (B, classes) as first output. A Swin
+    built for any size keeps a dynamic H and W in SavedModel, ONNX and
+    OpenVINO exported from TensorFlow (padding, shift and masks in the
+    graph); with `image_size` (required for LiteRT and for the traced
+    PyTorch exporters) it is fixed to that size. The artefact is written
+    beside `path` and moved there when complete: a failed export leaves
+    nothing at `path`.
+
+    Args:
+        model: a Keras classifier with one (H, W, 3) input.
+        path: a folder for "saved_model", else a file ending in `.onnx`,
+            `.tflite` or `.xml` (OpenVINO also writes the `.bin` beside).
+        format: one of `FORMATS`; see `SUPPORTED` for the backends.
+        image_size: N or (H, W): fix the size of an any-size model.
+        quantize: "int8": LiteRT dynamic-range int8 (TensorFlow's
+            converter) or ONNX dynamic int8 (onnxruntime.quantization).
+        verbose: Keras' export messages.
+
+    Returns:
+        `path`.
+
+    Raises:
+        ValueError: unknown or unsupported format, backend or quantize,
+            wrong suffix, a size the model cannot take.
+        OSError: `path` cannot be written (checked before exporting).
+
+    Example:
+        >>> model = load_model("tests/golden/swin_official/tiny_w4_64/"
+        ...                    "checkpoint.pth")
+        >>> export_model(model, "tiny.onnx", "onnx")
+        'tiny.onnx'
+    """
+    check_supported(format)
+    if quantize is not None and quantize not in QUANTIZE.get(format, ()):
+        offered = [f"{f}: {', '.join(q)}" for f, q in QUANTIZE.items()]
+        raise ValueError(
+            f"No quantize={quantize!r} for {format}; offered: "
+            f"{'; '.join(offered)}."
+        )
+    path = os.fspath(path)
+    check_output(path, format)
+    spec = _signature(model, format, image_size)
+    # The artefact is written into a temporary folder beside `path`,
+    # named as `keras_swin.utils.atomic_path` names its temporaries (so
+    # the next export removes what a killed one left), and moved into
+    # place when complete.
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    remove_stale_temporaries(path)
+    name = os.path.basename(os.path.abspath(path))
+    work = tempfile.mkdtemp(
+        prefix=f"{_temp_prefix(name)}{os.getpid()}-", dir=folder
+    )
+    try:
+        out = os.path.join(work, name)
+        kwargs = {}
+        if format == "onnx" and _backend() == "tensorflow":
+            _register_tf2onnx_erfc()
+        if quantize and format == "litert":
+            import tensorflow as tf
+
+            kwargs["optimizations"] = [tf.lite.Optimize.DEFAULT]
+        if _backend() == "torch" and format == "openvino":
+            _warm_up(model, spec)
+        if format == "onnx" and _backend() == "torch":
+            _torch_onnx(model, out, spec)
+        else:
+            model.export(
+                out,
+                format=_KERAS_FORMATS[format],
+                verbose=verbose,
+                input_signature=[spec],
+                **kwargs,
+            )
+        if quantize and format == "onnx":
+            from onnxruntime.quantization import QuantType, quantize_dynamic
+
+            fp32 = out + ".fp32.onnx"
+            os.replace(out, fp32)
+            quantize_dynamic(fp32, out, weight_type=QuantType.QInt8)
+        _move_into_place(out, path, format)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return path
+
+
+def _move_into_place(out: str, path: str, format: str) -> None:
+    if format == "saved_model":
+        if os.path.isdir(path):
+            os.rmdir(path)  # empty: checked before the export
+        os.replace(out, path)
+    elif format == "openvino":
+        # The weights first: an .xml at `path` means a complete model.
+        bin_out = os.path.splitext(out)[0] + ".bin"
+        os.replace(bin_out, os.path.splitext(path)[0] + ".bin")
+        os.replace(out, path)
+    else:
+        os.replace(out, path)
+
+
+def _warm_up(model, spec) -> None:
+    """One eager call at the export size before a trace (see _torch_onnx)."""
+    import numpy as np
+
+    height, width = spec.shape[1:3]
+    model(np.zeros((1, height, width, 3), np.float32), training=False)
+
+
+def _torch_onnx(model, out: str, spec) -> None:
+    """ONNX from PyTorch through torch.export, with a dynamic batch.
+
+    Keras 3.15 sends a signature with a dynamic batch to the TorchScript
+    exporter, which cannot convert Keras' LayerNorm; torch.export (the
+    "dynamo" exporter Keras uses for static shapes only) takes the batch
+    as a symbolic dimension.
+    """
+    import torch
+
+    class _Images(torch.nn.Module):
+        def __init__(self, wrapped):
+            super().__init__()
+            self.wrapped = wrapped
+
+        def forward(self, images):
+            return self.wrapped(images, training=False)
+
+    height, width = spec.shape[1:3]
+    example = torch.zeros((2, height, width, 3), dtype=torch.float32)
+    module = _Images(model).eval()
+    with torch.no_grad():
+        # One eager call first: the layers' cached constants
+        # (keras_swin.layers.windows.constant) must be real tensors, not
+        # the fake ones a first call inside torch.export would cache.
+        module(example)
+        program = torch.onnx.export(
+            module,
+            (example,),
+            dynamo=True,
+            input_names=["images"],
+            output_names=["logits"],
+            dynamic_shapes=({0: torch.export.Dim("batch")},),
+            verbose=False,
+        )
+    program.save(out)
+
+
+_ERFC_REGISTERED = False
+
+
+def _register_tf2onnx_erfc() -> None:
+    """tf2onnx 1.17 has no `Erfc`: convert it as `1 - Erf(x)`."""
+    global _ERFC_REGISTERED
+    if _ERFC_REGISTERED:
+        return
+    import numpy as np
+    from tf2onnx.handler import tf_op
+
+    @tf_op("Erfc")
+    class _Erfc:  # noqa: F841 (registered by the decorator)
+        @classmethod
+        def version_9(cls, ctx, node, **kwargs):
+            dtype = ctx.get_dtype(node.input[0])
+            np_dtype = {1: np.float32, 10: np.float16, 11: np.float64}[dtype]
+            node.type = "Erf"
+            one = ctx.make_const(
+                f"{node.name}_one", np.array(1, dtype=np_dtype)
+            )
+            ctx.insert_new_node_on_output(
+                "Sub",
+                node.output[0],
+                name=f"{node.name}_erfc",
+                inputs=[one.output[0], node.output[0]],
+            )
+
+    _ERFC_REGISTERED = True
+
+
+def run_exported(path, format: str, images):
+    """The first output of an exported artefact, run in its runtime.
+
+    SavedModel: TensorFlow, through the `serving_default` signature;
+    ONNX: onnxruntime (CPU); LiteRT: ai-edge-litert's interpreter (the
+    batch is resized to the images'); OpenVINO: OpenVINO on CPU.
+
+    Args:
+        path: what `export_model` wrote.
+        format: its format.
+        images: (B, H, W, 3) float32, preprocessed as for the model.
+
+    Returns:
+        The logits, (B, classes) float32.
+
+    Example:
+        >>> run_exported("tiny.onnx", "onnx", np.zeros((2, 64, 64, 3),
+        ...              "float32")).shape
+        (2, 5)
+    """
+    import numpy as np
+
+    path = os.fspath(path)
+    images = np.ascontiguousarray(images, dtype=np.float32)
+    if format not in FORMATS:
+        check_supported(format)
+    if format == "saved_model":
+        import tensorflow as tf
+
+        serve = tf.saved_model.load(path).signatures["serving_default"]
+        (name,) = serve.structured_input_signature[1]
+        outputs = serve(**{name: tf.constant(images)})
+        return np.asarray(outputs[sorted(outputs)[0]])
+    if format == "onnx":
+        import onnxruntime
+
+        session = onnxruntime.InferenceSession(
+            path, providers=["CPUExecutionProvider"]
+        )
+        name = session.get_inputs()[0].name
+        return np.asarray(session.run(None, {name: images})[0])
+    if format == "litert":
+        from ai_edge_litert.interpreter import Interpreter
+
+        interpreter = Interpreter(model_path=path)
+        (detail,) = interpreter.get_input_details()
+        if tuple(detail["shape"]) != images.shape:
+            interpreter.resize_tensor_input(detail["index"], images.shape)
+        interpreter.allocate_tensors()
+        interpreter.set_tensor(detail["index"], images)
+        interpreter.invoke()
+        first = interpreter.get_output_details()[0]
+        return np.asarray(interpreter.get_tensor(first["index"]))
+    import openvino
+
+    # float32 as exported: OpenVINO's CPU plugin otherwise runs in
+    # bfloat16 where the CPU has it (errors near 1e-2 in the logits).
+    compiled = openvino.Core().compile_model(
+        path, "CPU", {"INFERENCE_PRECISION_HINT": "f32"}
+    )
+    return np.asarray(compiled(images)[0])
