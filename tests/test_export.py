@@ -23,6 +23,7 @@ import keras
 import numpy as np
 import pytest
 from helpers import BACKEND, assert_parity, golden
+from test_pretrained import registry  # noqa: F401 (a fixture)
 
 from keras_swin import export
 from keras_swin.cli import main
@@ -305,3 +306,36 @@ def test_unknown_quantize_is_refused(tmp_path):
     with pytest.raises(ValueError, match=f"No quantize='int8' for {name}"):
         export.export_model(model, path, name, quantize="int8")
     assert list(tmp_path.iterdir()) == []
+
+
+# -- model sources: a registered name, a .keras file ---------------------
+
+plumbing = pytest.mark.skipif(
+    BACKEND != "torch",
+    reason="loading is backend-independent plumbing: runs in the PyTorch leg",
+)
+
+
+@plumbing
+@pytest.mark.usefixtures("registry")
+def test_a_registered_name_loads_with_a_logits_head():
+    """`build_pretrained` gives softmax by default; export wants logits."""
+    from test_pretrained import NAME
+
+    x, reference = _case(SWIN224)
+    assert_parity(_keras_logits(export.load_model(NAME), x), reference)
+    any_size = export.load_model(NAME, any_size=True)
+    assert any_size.input_shape == (None, None, None, 3)
+
+
+@plumbing
+def test_a_keras_file_is_exported_as_saved_with_logits():
+    path = golden("digits", "model.keras")
+    model = export.load_model(path)
+    head = model.get_layer("head")
+    assert keras.activations.serialize(head.activation) == "linear"
+    size = model.input_shape[1]
+    with pytest.raises(ValueError, match="cannot be rebuilt"):
+        export.load_model(path, image_size=size + 8)
+    with pytest.raises(ValueError, match="not both"):
+        export.load_model(path, image_size=size, any_size=True)
