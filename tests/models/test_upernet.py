@@ -176,6 +176,9 @@ def test_matches_live_huggingface_upernet(tmp_path, backbone, head, size):
 
 @pytest.fixture(scope="module")
 def tiny():
+    # Seeded: the weights (and the fit's dropout) do not depend on what
+    # the tests before consumed of the global random state.
+    keras.utils.set_random_seed(0)
     return SwinUperNet(
         num_classes=3, channels=8, auxiliary_channels=4, **TWO_STAGES
     )
@@ -203,11 +206,12 @@ def test_fit_step_with_dropout_and_ignore_index(tiny):
         verbose=0,
     )
     assert np.isfinite(history.history["loss"][0])
-    changed = [
-        not np.array_equal(b, np.array(v))
+    unchanged = [
+        v.path
         for b, v in zip(before, tiny.trainable_weights, strict=True)
+        if np.array_equal(b, np.array(v))
     ]
-    assert all(changed), "every trainable weight gets a gradient"
+    assert not unchanged, f"weights without a gradient: {unchanged}"
     moving = tiny.get_layer("decode_head").fpn_bottleneck.bn.moving_mean
     assert np.any(np.array(moving) != 0.0), "BatchNorm statistics update"
 
