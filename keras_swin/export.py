@@ -123,10 +123,15 @@ def load_model(source, *, image_size=None, any_size: bool = False):
     if os.path.exists(source):
         if is_keras_model_file(source):
             model = load_checkpoint(source)
-            if shape is not None and tuple(model.input_shape[1:]) != shape:
-                if None in model.input_shape[1:3] and not any_size:
-                    return _logits_head(model)  # fixed at export
-                load_checkpoint(source, input_shape=shape)  # its error
+            saved = tuple(model.input_shape[1:])
+            # A model of any size is fixed to image_size at export.
+            takes_it = None in saved[:2] and not any_size
+            if shape is not None and saved != shape and not takes_it:
+                raise ValueError(
+                    f"{source} is a saved Keras model for input {saved} and "
+                    f"cannot be rebuilt for {shape}; export the original "
+                    "checkpoint at that size instead."
+                )
             return _logits_head(model)
         return load_checkpoint(source, input_shape=shape)
     if looks_like_path(source):
@@ -238,6 +243,13 @@ def _signature(model, format: str, image_size):
     """The input spec of the exported graph: (None, H, W, 3) float32."""
     import keras
 
+    outputs = [tuple(t.shape) for t in model.outputs]
+    if len(model.inputs) != 1 or len(outputs) != 1 or len(outputs[0]) != 2:
+        raise ValueError(
+            "Export covers classifiers: one image input and (B, classes) "
+            f"logits; this model has {len(model.inputs)} input(s) and "
+            f"outputs {outputs} (a segmenter or backbone is not covered)."
+        )
     shape = tuple(model.input_shape[1:])
     if len(shape) != 3 or shape[-1] != 3:
         raise ValueError(

@@ -143,6 +143,18 @@ def test_a_size_the_model_cannot_take_is_refused():
     )
 
 
+def test_only_classifiers_are_exported(tmp_path):
+    images = keras.Input((32, 32, 3))
+    maps = keras.layers.Conv2D(4, 1)(images)
+    name = export.SUPPORTED[BACKEND][0]
+    with pytest.raises(ValueError, match="Export covers classifiers"):
+        export.export_model(
+            keras.Model(images, maps), tmp_path / f"m{export.SUFFIXES[name]}",
+            name,
+        )  # fmt: skip
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_failed_export_leaves_nothing(tmp_path, monkeypatch):
     model = export.load_model(SWIN64 / "checkpoint.pth")
 
