@@ -15,10 +15,13 @@ adds what a deployment needs around it:
   onnxruntime, ai-edge-litert, OpenVINO), as the tests check it.
 
 Gaps filled here: tf2onnx 1.17 has no converter for TensorFlow's `Erfc`
-(the exact GELU of Swin) and one is registered (`1 - Erf`); on PyTorch
-the ONNX and OpenVINO exporters trace the model once, so they get a
-fixed size. `docs/deployment.md` has the backend x format matrix and
-the measured parity.
+(the exact GELU of Swin) and one is registered (`1 - Erf`); ONNX from
+PyTorch goes through `torch.onnx.export(dynamo=True)` with a symbolic
+batch (Keras' own path for a dynamic batch fails on LayerNorm); the
+PyTorch and JAX exporters get a fixed size (`FIXED_SIZE`); OpenVINO is
+run in float32 (its CPU default is bfloat16 where the CPU has it).
+`docs/deployment.md` has the backend x format matrix and the measured
+parity.
 """
 
 from __future__ import annotations
@@ -293,10 +296,10 @@ def export_model(
     dynamic, and returns the logits (B, classes) as first output. A Swin
     built for any size keeps a dynamic H and W in SavedModel, ONNX and
     OpenVINO exported from TensorFlow (padding, shift and masks in the
-    graph); with `image_size` (required for LiteRT and for the traced
-    PyTorch exporters) it is fixed to that size. The artefact is written
-    beside `path` and moved there when complete: a failed export leaves
-    nothing at `path`.
+    graph); with `image_size` (required for LiteRT and for the PyTorch
+    and JAX exporters, `FIXED_SIZE`) it is fixed to that size. The
+    artefact is written beside `path` and moved there when complete: a
+    failed export leaves nothing at `path`.
 
     Args:
         model: a Keras classifier with one (H, W, 3) input.
