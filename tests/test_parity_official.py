@@ -191,8 +191,9 @@ def _env(**changes) -> dict:
     BACKEND != "torch",
     reason="how the script starts (a path from another folder, -m from the "
     "clone) does not depend on the backend: two fresh processes, run once, "
-    "in the torch leg; every leg runs the harness itself in-process "
-    "(test_readme.py's harness command)",
+    "in the torch leg, as test_readme.py's in-process harness command; "
+    "every leg runs the harness in-process here (test_harness_passes_and_"
+    "fails)",
 )
 def test_harness_runs_as_a_script_from_any_folder(tmp_path):
     """`python tests/golden_harness.py` and `python -m tests.golden_harness`

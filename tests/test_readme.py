@@ -6,6 +6,7 @@ from pathlib import Path
 
 import keras
 import pytest
+from helpers import BACKEND
 
 from keras_swin.cli import main
 
@@ -108,6 +109,13 @@ def test_command_runs(command, in_checkout_copy):
     assert main(argv) == 0
 
 
+@pytest.mark.skipif(
+    BACKEND != "torch",
+    reason="the documented harness command over every golden case, run "
+    "once (torch leg); each leg checks every case's parity on its own "
+    "backend in the parity tests (tests/test_parity_official.py, "
+    "tests/weights_tools/)",
+)
 @pytest.mark.parametrize("command", HARNESS_COMMANDS)
 def test_golden_harness_command_passes(command, in_checkout_copy):
     from golden_harness import main as harness_main

@@ -41,48 +41,59 @@ def _metrics(folder):
     return metrics
 
 
-def test_two_runs_with_one_seed_end_with_identical_weights(tmp_path):
-    train(output=tmp_path / "a", seed=3, **SHORT)
-    train(output=tmp_path / "b", seed=3, **SHORT)
-    first, second = _weights(tmp_path / "a"), _weights(tmp_path / "b")
-    assert len(first) == len(second) > 0
-    for a, b in zip(first, second, strict=True):
-        np.testing.assert_array_equal(a, b)
-    assert _metrics(tmp_path / "a") == _metrics(tmp_path / "b")
-    # (That another seed gives other batches: test_data.py.)
-
-
 class _Interrupt(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if epoch == 0:
             raise KeyboardInterrupt("simulated interruption after epoch 1")
 
 
-def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path, monkeypatch):
+#: One short run, seed 1, made twice straight and once interrupted and
+#: resumed: four `train` calls (tens of seconds each with compilation).
+RUN = dict(SHORT, epochs=3, seed=1)
+
+
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory):
+    """The run made once straight through: (folder, metrics)."""
+    folder = tmp_path_factory.mktemp("reproducible") / "straight"
+    return folder, train(output=folder, **RUN)
+
+
+def test_two_runs_with_one_seed_end_with_identical_weights(straight, tmp_path):
+    folder, _ = straight
+    train(output=tmp_path / "again", **RUN)
+    first, second = _weights(folder), _weights(tmp_path / "again")
+    assert len(first) == len(second) > 0
+    for a, b in zip(first, second, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert _metrics(folder) == _metrics(tmp_path / "again")
+    # (That another seed gives other batches: test_data.py.)
+
+
+def test_an_interrupted_run_resumes_to_the_same_weights(
+    straight, tmp_path, monkeypatch
+):
     """Resuming restores the weights, the optimizer, the random states of
     stochastic depth and where the input stream stood."""
-    run = dict(SHORT, epochs=3, seed=1)
-    train(output=tmp_path / "straight", **run)
-
+    folder, _ = straight
     backup_callbacks = train_module.backup_callbacks
     monkeypatch.setattr(
         train_module,
         "backup_callbacks",
-        lambda folder: [*backup_callbacks(folder), _Interrupt()],
+        lambda out: [*backup_callbacks(out), _Interrupt()],
     )
     with pytest.raises(KeyboardInterrupt):
-        train(output=tmp_path / "resumed", **run)
+        train(output=tmp_path / "resumed", **RUN)
     # The interrupted run keeps its folder: the backup of epoch 1.
     meta = tmp_path / "resumed" / "backup" / "training_metadata.json"
     assert json.loads(meta.read_text())["epoch"] == 1
     monkeypatch.setattr(train_module, "backup_callbacks", backup_callbacks)
-    metrics = train(output=tmp_path / "resumed", **run)
+    metrics = train(output=tmp_path / "resumed", **RUN)
     assert len(metrics["history"]["loss"]) == 2  # epochs 2 and 3
-    straight = _weights(tmp_path / "straight")
     resumed = _weights(tmp_path / "resumed")
-    for a, b in zip(straight, resumed, strict=True):
+    for a, b in zip(_weights(folder), resumed, strict=True):
         np.testing.assert_array_equal(a, b)
-    expected = _metrics(tmp_path / "straight")
+    expected = _metrics(folder)
     assert metrics["test_accuracy"] == expected["test_accuracy"]
     assert metrics["history"]["loss"] == expected["history"]["loss"][1:]
 
