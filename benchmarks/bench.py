@@ -20,7 +20,10 @@ on the same machine it measures:
 * the dense row (`benchmarks/dense.py`, model `swin_t_backbone`): the
   Swin-T detection backbone's inference at 512x512 and 800x1216 and its
   training memory with and without gradient checkpointing, each case in
-  its own process.
+  its own process;
+* with `--exported`, the exported rows instead (`benchmarks/exported.py`):
+  keras-swin's ONNX, OpenVINO and SavedModel exports in their runtimes
+  against the PyTorch reference and its own ONNX, report exported.md.
 
 Each (Keras backend, model, precision) runs in a fresh worker process
 (`python -m benchmarks.bench --worker`, with the clone on its
@@ -563,8 +566,16 @@ def run_interleaved(cases: list[dict]) -> list[dict]:
             if result.get("dense"):
                 # Imports are not the model's memory.
                 dense.preload(result)
+            if result.get("exported"):
+                from benchmarks import exported
+
+                # The source models and their exports: not timed, not
+                # the runtime's memory.
+                exported.preload(result)
             before = _memory_before(memory)
-            if result.get("dense"):
+            if result.get("exported"):
+                call = exported.runner(result)
+            elif result.get("dense"):
                 call = dense.runner(result)
             elif result["impl"] == "hf_torch":
                 call = _torch_runner(result)
@@ -1493,6 +1504,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="seconds allowed to one worker process (default: %(default)s)",
     )
     parser.add_argument(
+        "--exported",
+        action="store_true",
+        help="measure the exported rows instead (benchmarks/exported.py: "
+        "keras-swin's ONNX, OpenVINO and SavedModel against the PyTorch "
+        "reference and its own ONNX, batch 1 and --batch; report "
+        "exported.json/md) (default: off)",
+    )
+    parser.add_argument(
         "--report",
         default="latest",
         help="name of the report's files in --output: NAME.json and NAME.md "
@@ -1530,6 +1549,10 @@ def run_from_args(args) -> int:
     """
     from keras_swin.utils import check_writable
 
+    if getattr(args, "exported", False):
+        from benchmarks import exported
+
+        return exported.run_from_args(args)
     check_writable(args.output, folder=True)
     report = run(
         timeout=args.timeout,

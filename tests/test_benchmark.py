@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 from helpers import BACKEND
 
-from benchmarks import bench, dense
+from benchmarks import bench, dense, exported
 from keras_swin.cli import main as cli_main
 from keras_swin.flops import swin_flops
 
@@ -1027,3 +1028,157 @@ def test_benchmarks_readme_shows_the_dense_report():
         pytest.skip("no dense report yet")
     readme = (ROOT / "benchmarks" / "README.md").read_text()
     assert report.read_text().strip() in readme
+
+
+# -------------------------------------------------------- exported rows --
+
+
+def test_exported_plan_runs_every_implementation_side_by_side():
+    processes = exported.plan(models=["swin_t", "vit_b16"], batches=[1, 8])
+    assert [(p[0][0]["model"], p[0][0]["batch"]) for p in processes] == [
+        ("swin_t", 1),
+        ("swin_t", 8),
+        ("vit_b16", 1),
+        ("vit_b16", 8),
+    ]
+    for (row,) in processes:  # one interleaved set per process
+        impls = [(c["impl"], c["compile"]) for c in row]
+        expected = [(i, False) for i in exported.IMPLEMENTATIONS]
+        at = expected.index(("hf_torch", False)) + 1
+        assert impls == expected[:at] + [("hf_torch", True)] + expected[at:]
+        assert {c["process"] for c in row} == {"tensorflow"}
+        assert {c["exported"] for c in row} == {True}
+        profiled = {c["impl"] for c in row if c["profile"]}
+        assert profiled == (
+            {
+                i
+                for i, (rt, _) in exported.IMPLEMENTATIONS.items()
+                if rt.startswith("onnxruntime")
+            }
+            if row[0]["batch"] == 8
+            else set()
+        )
+    with pytest.raises(ValueError, match="swin_t_backbone"):
+        exported.plan(models=["swin_t_backbone"])
+
+
+def test_exported_cli_option_runs_the_exported_rows(monkeypatch, tmp_path):
+    seen = {}
+
+    def fake_run(**kwargs):
+        seen.update(kwargs)
+        return {
+            "machine": {"cpu": "cpu", "cpu_count": 2, "versions": {}},
+            "skipped": [],
+            "results": [],
+            "seconds": 1.0,
+        }
+
+    monkeypatch.setattr(exported, "run", fake_run)
+    args = bench.build_parser().parse_args(
+        ["--exported", "--output", str(tmp_path)]
+    )
+    assert bench.run_from_args(args) == 0
+    assert seen["models"] == ["swin_t", "vit_b16"]
+    assert seen["batches"] == [1, 8]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "exported.json",
+        "exported.md",
+    ]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    BACKEND != "tensorflow",
+    reason="keras-swin is exported from the TensorFlow backend; the rows "
+    "run once, in the TensorFlow leg",
+)
+def test_exported_rows_are_checked_measured_and_reported(
+    tiny_models, monkeypatch, tmp_path
+):
+    """Tiny Swin and ViT: every runtime's logits match their source
+    model's, the rows are timed side by side, the report has the ratios,
+    the summary and the ONNX Runtime profile."""
+    pytest.importorskip("transformers", reason="the PyTorch reference")
+    monkeypatch.setattr(exported, "_PREPARED", {"folder": str(tmp_path)})
+    impls = ["keras_onnx", "keras_openvino", "keras_saved_model"]
+    impls += ["hf_torch", "hf_onnx", "hf_onnx_opt", "hf_openvino"]
+    results = []
+    for model in ("swin_tiny", "vit_tiny"):
+        (row,) = exported.plan(
+            models=[model],
+            batches=[2],
+            size=32,
+            implementations=impls
+            + (["keras_onnx_opt"] if "vit" in model else []),
+            torch_compile=False,
+            **TIMING,
+        )[0]
+        results += bench.run_interleaved(row)
+    for r in results:
+        assert "error" not in r, r["error"]
+        assert r["iterations"] >= 1 and r["images_per_s"] > 0
+        assert r["max_abs_err"] < 1e-5 and r["check_ok"], r
+        assert r["threads"]
+    profiled = [r for r in results if r.get("profile")]
+    assert {r["impl"] for r in profiled} == {
+        "keras_onnx",
+        "keras_onnx_opt",
+        "hf_onnx",
+        "hf_onnx_opt",
+    }
+    for r in profiled:
+        assert r["profile"]["optimized_graph_ops"]["MatMul"] > 0
+        assert sum(r["profile"]["op_time_share"].values()) == pytest.approx(
+            1.0, abs=1e-3
+        )
+    # The reference's ONNX Runtime optimiser fuses its LayerNorms.
+    hf_opt = next(r for r in results if r["impl"] == "hf_onnx_opt")
+    assert hf_opt["fused"].get("LayerNormalization", 0) > 0
+    report = {
+        "machine": bench.machine_info(),
+        "results": results,
+        "seconds": 1.0,
+    }
+    rows = exported.summary(report)
+    assert [(s["model"], s["batch"]) for s in rows] == [
+        ("swin_tiny", 2),
+        ("vit_tiny", 2),
+    ]
+    for s in rows:
+        assert s["best"].startswith("keras_") and s["vs_torch"] > 0
+    text = exported.markdown(report)
+    keras_onnx = next(
+        line
+        for line in text.splitlines()
+        if line.startswith("| Swin tiny 32px | 2 | keras_onnx |")
+    )
+    # Ratios vs PyTorch and vs the reference's ONNX in ONNX Runtime.
+    assert len(re.findall(r"\| \d+\.\d\dx ", keras_onnx)) == 2
+    assert "keras-swin's best exported row" in text
+    assert "ONNX Runtime profile" in text and "(!)" not in text
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    BACKEND != "tensorflow",
+    reason="the TensorFlow leg's worker exports from torch in a subprocess",
+)
+def test_exported_from_the_torch_backend_matches_the_keras_model(
+    tiny_models, monkeypatch, tmp_path
+):
+    """keras-swin's ONNX exported from the PyTorch backend, with the
+    TensorFlow model's weights, gives its logits."""
+    monkeypatch.setattr(exported, "_PREPARED", {"folder": str(tmp_path)})
+    (row,) = exported.plan(
+        models=["swin_tiny"],
+        batches=[2],
+        size=32,
+        implementations=["keras_onnx_torch"],
+        torch_compile=False,
+        **TIMING,
+    )[0]
+    (result,) = bench.run_interleaved(row)
+    assert "error" not in result, result["error"]
+    assert result["check_ok"] and result["max_abs_err"] < 1e-5
+    assert "onnx_torch" in result["export_s"]
