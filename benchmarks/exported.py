@@ -677,14 +677,18 @@ def run(
             )
 
     results = []
+    # The load of a shared machine around the run (1-minute averages).
+    loads = [round(os.getloadavg()[0], 2)]
     try:
         for process in groups:
             results.extend(bench._run_process(process, timeout, log, allocator))
+            loads.append(round(os.getloadavg()[0], 2))
     finally:
         shutil.rmtree(cache, ignore_errors=True)
     for result in results:
         result.pop("cache", None)
     return {
+        "load_average": loads,
         "machine": bench.machine_info(),
         "allocator": {"name": allocator, "env": bench.ALLOCATORS[allocator]},
         "skipped": [],
@@ -852,6 +856,12 @@ def markdown(report: dict) -> str:
         lines += ["", "Not measured:"]
         lines += [f"- {bench._log_line(r)}" for r in errors]
     lines += ["", f"Run time: {report['seconds']:.0f} s."]
+    if report.get("load_average"):
+        lines[-1] += (
+            " Load average (1 min) before the run and after each worker: "
+            + ", ".join(f"{v:.1f}" for v in report["load_average"])
+            + f" on {machine['cpu_count']} CPUs."
+        )
     return "\n".join(lines) + "\n"
 
 
