@@ -592,10 +592,16 @@ def _cmd_export(args) -> int:
     )
     shape = tuple(args.image_size or model.input_shape[1:3])
     size = "H, W" if None in shape else f"{shape[0]}, {shape[1]}"
+    if isinstance(model.output, dict):  # a dense backbone's pyramid
+        outputs = "maps " + ", ".join(
+            f"{name} (B, h, w, {tensor.shape[-1]})"
+            for name, tensor in model.output.items()
+        )
+    else:
+        outputs = f"logits (B, {model.output_shape[-1]})"
     print(
         f"{args.format}{' int8' if args.quantize else ''} written to "
-        f"{args.output}: input (B, {size}, 3) float32, logits "
-        f"(B, {model.output_shape[-1]}), "
+        f"{args.output}: input (B, {size}, 3) float32, {outputs}, "
         f"{time.perf_counter() - start:.1f} s"
     )
     return 0
@@ -1143,11 +1149,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = sub.add_parser(
         "export",
-        help="export a classifier: SavedModel, ONNX, LiteRT, OpenVINO",
+        help="export a classifier or backbone: SavedModel, ONNX, LiteRT, "
+        "OpenVINO",
         description="Load a classifier (a registered name, a checkpoint "
         "file or folder, or a .keras model) with a logits head and "
         "export it with Keras' model.export: one NHWC float32 image "
-        "input with a dynamic batch, the logits as first output. A Swin "
+        "input with a dynamic batch, the logits as first output (a "
+        "detection or segmentation checkpoint: its backbone, the pyramid "
+        "maps P2 ... P5 as outputs). A Swin "
         "of any size (--any-size, or such a .keras model) keeps a "
         "dynamic height and width in SavedModel, ONNX and OpenVINO from "
         "TensorFlow; LiteRT and the PyTorch and JAX exporters need a "

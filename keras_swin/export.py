@@ -1,4 +1,4 @@
-"""Export a classifier for inference outside Keras.
+"""Export a classifier or a dense backbone for inference outside Keras.
 
 Built on Keras 3's own `model.export(path, format=...)`; this module
 adds what a deployment needs around it:
@@ -7,7 +7,8 @@ adds what a deployment needs around it:
   `.pth`, ViT `.npz`, timm, Hugging Face) or a `.keras` file, loaded
   with a logits head (`keras_swin.applications`);
 * `export_model`: one NHWC float32 image input with a dynamic batch,
-  the logits as first output, dynamic height and width for a Swin built
+  the logits as first output (a dense backbone: its pyramid maps, named
+  as its outputs, "P2" ... "P5"), dynamic height and width for a Swin built
   for any size (SavedModel, ONNX, OpenVINO) or a fixed `image_size`
   (required by LiteRT), int8 variants (LiteRT dynamic range, ONNX
   dynamic), a checked destination and no half-written artefact;
@@ -89,6 +90,10 @@ def _backend() -> str:
 
 def load_model(source, *, image_size=None, any_size: bool = False):
     """A classifier with a logits head, from a name, checkpoint or .keras.
+
+    A detection or segmentation checkpoint (mmdetection, mmsegmentation,
+    a dense Hugging Face backbone) gives its backbone, as
+    `keras_swin.load_checkpoint` does: (B, H, W, 3) -> {"P2": ..., ...}.
 
     Args:
         source: a registered name (`keras_swin.available_weights()`), a
@@ -247,11 +252,18 @@ def _signature(model, format: str, image_size):
     import keras
 
     outputs = [tuple(t.shape) for t in model.outputs]
-    if len(model.inputs) != 1 or len(outputs) != 1 or len(outputs[0]) != 2:
+    classifier = len(outputs) == 1 and len(outputs[0]) == 2
+    backbone = (
+        getattr(model, "pyramid_outputs", None) is not None
+        and outputs
+        and all(len(o) == 4 for o in outputs)
+    )
+    if len(model.inputs) != 1 or not (classifier or backbone):
         raise ValueError(
-            "Export covers classifiers: one image input and (B, classes) "
-            f"logits; this model has {len(model.inputs)} input(s) and "
-            f"outputs {outputs} (a segmenter or backbone is not covered)."
+            "Export covers classifiers (one image input, (B, classes) "
+            "logits) and dense backbones (one image input, (B, h, w, C) "
+            f"pyramid maps); this model has {len(model.inputs)} input(s) "
+            f"and outputs {outputs} (a segmenter is not covered)."
         )
     shape = tuple(model.input_shape[1:])
     if len(shape) != 3 or shape[-1] != 3:
@@ -293,7 +305,10 @@ def export_model(
     """Writes `model` as an inference artefact of `format` at `path`.
 
     The artefact takes one NHWC float32 image batch (B, H, W, 3), B
-    dynamic, and returns the logits (B, classes) as first output. A Swin
+    dynamic, and returns the logits (B, classes) as first output; a dense
+    backbone (`SwinBackbone`, `load_checkpoint` of a detection or
+    segmentation checkpoint) returns its pyramid maps (B, h_i, w_i, C_i),
+    named as the model's outputs ("P2" ... "P5"). A Swin
     built for any size keeps a dynamic H and W in SavedModel, ONNX and
     OpenVINO exported from TensorFlow (padding, shift and masks in the
     graph); with `image_size` (required for LiteRT and for the PyTorch
@@ -302,7 +317,8 @@ def export_model(
     failed export leaves nothing at `path`.
 
     Args:
-        model: a Keras classifier with one (H, W, 3) input.
+        model: a Keras classifier or dense backbone with one (H, W, 3)
+            input.
         path: a folder for "saved_model", else a file ending in `.onnx`,
             `.tflite` or `.xml` (OpenVINO also writes the `.bin` beside).
         format: one of `FORMATS`; see `SUPPORTED` for the backends.
@@ -355,7 +371,18 @@ def export_model(
             import tensorflow as tf
 
             kwargs["optimizations"] = [tf.lite.Optimize.DEFAULT]
+        renamed = None
         if _backend() == "torch" and format == "openvino":
+            if isinstance(model.output, dict):
+                # Keras' PyTorch-to-OpenVINO path traces with
+                # torch.jit.trace, which refuses a dict output: the maps
+                # go out as a list and get their names back below.
+                import keras
+
+                renamed = _output_names(model)
+                model = keras.Model(
+                    model.inputs, [model.output[k] for k in renamed]
+                )
             _warm_up(model, spec)
         if format == "onnx" and _backend() == "torch":
             _torch_onnx(model, out, spec)
@@ -367,6 +394,8 @@ def export_model(
                 input_signature=[spec],
                 **kwargs,
             )
+        if renamed is not None:
+            _name_openvino_outputs(out, renamed)
         if quantize and format == "onnx":
             from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -377,6 +406,20 @@ def export_model(
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return path
+
+
+def _name_openvino_outputs(xml: str, names: list[str]) -> None:
+    """Gives the outputs of the OpenVINO model at `xml` these names, in
+    order, and writes it back in float32 (`.xml` and `.bin`)."""
+    import openvino
+
+    ov_model = openvino.Core().read_model(xml)
+    for port, name in zip(ov_model.outputs, names, strict=True):
+        port.get_tensor().set_names({name})
+    stem = os.path.splitext(xml)[0]
+    openvino.save_model(ov_model, stem + ".named.xml", compress_to_fp16=False)
+    os.replace(stem + ".named.bin", stem + ".bin")
+    os.replace(stem + ".named.xml", xml)
 
 
 def _move_into_place(out: str, path: str, format: str) -> None:
@@ -399,6 +442,14 @@ def _warm_up(model, spec) -> None:
 
     height, width = spec.shape[1:3]
     model(np.zeros((1, height, width, 3), np.float32), training=False)
+
+
+def _output_names(model) -> list[str]:
+    """The names of the exported outputs: a backbone's dict keys ("P2"
+    ... "P5", as TensorFlow's exporters name them), else "logits"."""
+    if isinstance(model.output, dict):
+        return list(model.output)
+    return ["logits"]
 
 
 def _torch_onnx(model, out: str, spec) -> None:
@@ -432,7 +483,7 @@ def _torch_onnx(model, out: str, spec) -> None:
             (example,),
             dynamo=True,
             input_names=["images"],
-            output_names=["logits"],
+            output_names=_output_names(model),
             dynamic_shapes=({0: torch.export.Dim("batch")},),
             verbose=False,
         )
@@ -470,8 +521,8 @@ def _register_tf2onnx_erfc() -> None:
     _ERFC_REGISTERED = True
 
 
-def run_exported(path, format: str, images):
-    """The first output of an exported artefact, run in its runtime.
+def run_exported(path, format: str, images, *, all_outputs: bool = False):
+    """The outputs of an exported artefact, run in its runtime.
 
     SavedModel: TensorFlow, through the `serving_default` signature;
     ONNX: onnxruntime (CPU); LiteRT: ai-edge-litert's interpreter (the
@@ -481,9 +532,13 @@ def run_exported(path, format: str, images):
         path: what `export_model` wrote.
         format: its format.
         images: (B, H, W, 3) float32, preprocessed as for the model.
+        all_outputs: return every output by name (a dense backbone's
+            pyramid maps), not only the first.
 
     Returns:
-        The logits, (B, classes) float32.
+        The first output, the logits (B, classes) float32; or with
+        `all_outputs` a dict {name: array} of every output (names as the
+        Keras model's outputs: "P2" ... "P5" for a backbone).
 
     Example:
         >>> run_exported("tiny.onnx", "onnx", np.zeros((2, 64, 64, 3),
@@ -501,33 +556,78 @@ def run_exported(path, format: str, images):
 
         serve = tf.saved_model.load(path).signatures["serving_default"]
         (name,) = serve.structured_input_signature[1]
-        outputs = serve(**{name: tf.constant(images)})
-        return np.asarray(outputs[sorted(outputs)[0]])
-    if format == "onnx":
+        results = serve(**{name: tf.constant(images)})
+        # A signature's outputs are a dict without the model's order:
+        # natural name order, which is the pyramid's ("P2" ... "P5").
+        order = sorted(serve.structured_outputs, key=_natural)
+        outputs = {k: np.asarray(results[k]) for k in order}
+    elif format == "onnx":
         import onnxruntime
 
         session = onnxruntime.InferenceSession(
             path, providers=["CPUExecutionProvider"]
         )
         name = session.get_inputs()[0].name
-        return np.asarray(session.run(None, {name: images})[0])
-    if format == "litert":
-        from ai_edge_litert.interpreter import Interpreter
+        names = [o.name for o in session.get_outputs()]
+        values = session.run(None, {name: images})
+        outputs = {k: np.asarray(v) for k, v in zip(names, values, strict=True)}
+    elif format == "litert":
+        outputs = _run_litert(path, images)
+    else:
+        import openvino
 
-        interpreter = Interpreter(model_path=path)
-        (detail,) = interpreter.get_input_details()
-        if tuple(detail["shape"]) != images.shape:
-            interpreter.resize_tensor_input(detail["index"], images.shape)
-        interpreter.allocate_tensors()
-        interpreter.set_tensor(detail["index"], images)
-        interpreter.invoke()
-        first = interpreter.get_output_details()[0]
-        return np.asarray(interpreter.get_tensor(first["index"]))
-    import openvino
+        # float32 as exported: OpenVINO's CPU plugin otherwise runs in
+        # bfloat16 where the CPU has it (errors near 1e-2 in the logits).
+        compiled = openvino.Core().compile_model(
+            path, "CPU", {"INFERENCE_PRECISION_HINT": "f32"}
+        )
+        results = compiled(images)
+        # A port may have no name (a classifier traced from PyTorch).
+        outputs = {
+            (sorted(port.get_names()) or [f"output_{i}"])[0]: np.asarray(
+                results[port]
+            )
+            for i, port in enumerate(compiled.outputs)
+        }
+    if all_outputs:
+        return outputs
+    return next(iter(outputs.values()))
 
-    # float32 as exported: OpenVINO's CPU plugin otherwise runs in
-    # bfloat16 where the CPU has it (errors near 1e-2 in the logits).
-    compiled = openvino.Core().compile_model(
-        path, "CPU", {"INFERENCE_PRECISION_HINT": "f32"}
+
+def _natural(name: str) -> tuple:
+    """Sort key: "P2" < "P10", digits compared as numbers."""
+    import re
+
+    return tuple(
+        int(part) if part.isdigit() else part
+        for part in re.split(r"(\d+)", name)
     )
-    return np.asarray(compiled(images)[0])
+
+
+def _run_litert(path: str, images) -> dict:
+    """Every output of a LiteRT model by name, in the signature's order.
+
+    The interpreter's output list is in tensor order, not the model's;
+    the serving signature names them (a backbone's "P2" ... "P5").
+    """
+    import numpy as np
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=path)
+    (detail,) = interpreter.get_input_details()
+    if tuple(detail["shape"]) != images.shape:
+        interpreter.resize_tensor_input(detail["index"], images.shape)
+    interpreter.allocate_tensors()
+    signatures = interpreter.get_signature_list()
+    if len(signatures) == 1:
+        (key,) = signatures
+        runner = interpreter.get_signature_runner(key)
+        (name,) = signatures[key]["inputs"]
+        results = runner(**{name: images})
+        return {k: np.asarray(results[k]) for k in signatures[key]["outputs"]}
+    interpreter.set_tensor(detail["index"], images)
+    interpreter.invoke()
+    return {
+        d["name"]: np.asarray(interpreter.get_tensor(d["index"]))
+        for d in interpreter.get_output_details()
+    }

@@ -351,3 +351,42 @@ def test_a_keras_file_is_exported_as_saved_with_logits():
         export.load_model(path, image_size=size + 8)
     with pytest.raises(ValueError, match="not both"):
         export.load_model(path, image_size=size, any_size=True)
+
+
+# -- dense backbones: the pyramid maps ------------------------------------
+
+DET = golden("swin_det_official", "det_e24_w7_250x333")  # 4 maps, 250x333
+
+
+@pytest.mark.slow
+def test_dense_backbone_exports_its_pyramid_maps(tmp_path, capsys):
+    """The official detection backbone (any size, 4 outputs P2 ... P5)
+    in every format of this backend, each output by name against the
+    golden maps of the official code at 250x333 (padded inside)."""
+    model = export.load_model(DET / "checkpoint.pth")
+    assert model.input_shape == (None, None, None, 3)
+    x = np.load(DET / "inputs_nhwc.npy")
+    golden_maps = np.load(DET / "outputs_nhwc.npz")
+    expected = {f"P{i + 2}": golden_maps[f"out{i}"] for i in range(4)}
+    for name in export.SUPPORTED[BACKEND]:
+        fixed = name == "litert" or name in export.FIXED_SIZE.get(BACKEND, ())
+        path = str(tmp_path / f"det{export.SUFFIXES[name]}")
+        if name == export.SUPPORTED[BACKEND][0]:  # once through the command
+            argv = ["export", str(DET / "checkpoint.pth"), "--format", name]
+            if fixed:
+                argv += ["--image-size", "250,333"]
+            assert main([*argv, "--output", path]) == 0
+            printed = capsys.readouterr().out
+            assert "maps P2 (B, h, w, 24), P3 (B, h, w, 48), " in printed
+        else:
+            export.export_model(
+                model, path, name, image_size=(250, 333) if fixed else None
+            )
+        got = export.run_exported(path, name, x, all_outputs=True)
+        assert list(got) == list(expected), name
+        for key, reference in expected.items():
+            diff = assert_parity(got[key], reference, what=f"{name} {key}")
+        print(f"\n{BACKEND} {name} backbone P5 max abs error: {diff:.3g}")
+        # The first output alone, as for a classifier.
+        first = export.run_exported(path, name, x)
+        np.testing.assert_array_equal(first, got["P2"])
