@@ -33,7 +33,11 @@ profiled (`SessionOptions.enable_profiling`, two calls): time per
 operator type, and the node types of ONNX Runtime's optimised graph
 (`optimized_model_filepath`), which show the fusions it applied.
 
-Results: benchmarks/results/exported.json and exported.md (`--report`).
+Results: benchmarks/results/exported.json and exported.md (`--report`),
+with the workers' OMP_WAIT_POLICY / OMP_NUM_THREADS. On a small shared
+CPU run it as `OMP_WAIT_POLICY=PASSIVE python benchmarks/run.py
+--exported`: PyTorch's spinning OpenMP threads otherwise slow every
+runtime in the process, PyTorch most (docs/deployment.md, "Speed").
 
 Example (from the clone's root):
     >>> from benchmarks import exported
@@ -689,6 +693,13 @@ def run(
         result.pop("cache", None)
     return {
         "load_average": loads,
+        # Thread settings the workers inherit (OMP_WAIT_POLICY: libgomp's,
+        # i.e. PyTorch's, waiting threads spin or sleep).
+        "env": {
+            k: os.environ[k]
+            for k in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+            if k in os.environ
+        },
         "machine": bench.machine_info(),
         "allocator": {"name": allocator, "env": bench.ALLOCATORS[allocator]},
         "skipped": [],
@@ -789,6 +800,14 @@ def markdown(report: dict) -> str:
         + (f", GPU {machine['gpu']}" if machine.get("gpu") else ", no GPU")
         + ". Versions: "
         + ", ".join(f"{k} {v}" for k, v in machine["versions"].items())
+        + ".",
+        "",
+        "Environment of the workers: "
+        + (
+            ", ".join(f"{k}={v}" for k, v in report["env"].items())
+            if report.get("env")
+            else "no OMP_WAIT_POLICY / OMP_NUM_THREADS set (defaults)"
+        )
         + ".",
         "",
         "| model | batch | implementation | runtime | images/s | ms/call "
