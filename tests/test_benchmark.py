@@ -765,10 +765,9 @@ def test_dense_plan_is_selectable_and_runs_every_case_alone():
     )
 
 
-def test_dense_cli_option_selects_the_row_and_names_the_report(
-    monkeypatch, tmp_path
-):
-    seen = {}
+def _recording_run(seen: dict):
+    """A stand-in for a `run` function: records its arguments in `seen`
+    and returns an empty report."""
 
     def fake_run(**kwargs):
         seen.update(kwargs)
@@ -779,6 +778,14 @@ def test_dense_cli_option_selects_the_row_and_names_the_report(
             "seconds": 1.0,
         }
 
+    return fake_run
+
+
+def test_dense_cli_option_selects_the_row_and_names_the_report(
+    monkeypatch, tmp_path
+):
+    seen = {}
+    fake_run = _recording_run(seen)
     monkeypatch.setattr(bench, "run", fake_run)
     args = bench.build_parser().parse_args(
         [
@@ -1064,16 +1071,7 @@ def test_exported_plan_runs_every_implementation_side_by_side():
 
 def test_exported_cli_option_runs_the_exported_rows(monkeypatch, tmp_path):
     seen = {}
-
-    def fake_run(**kwargs):
-        seen.update(kwargs)
-        return {
-            "machine": {"cpu": "cpu", "cpu_count": 2, "versions": {}},
-            "skipped": [],
-            "results": [],
-            "seconds": 1.0,
-        }
-
+    fake_run = _recording_run(seen)
     monkeypatch.setattr(exported, "run", fake_run)
     args = bench.build_parser().parse_args(
         ["--exported", "--output", str(tmp_path)]
