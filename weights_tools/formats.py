@@ -24,6 +24,7 @@ from weights_tools import (
     hf_upernet,
     mmseg_upernet,
     official_swin,
+    official_swinv2,
     official_vit,
     timm_format,
 )
@@ -48,6 +49,7 @@ CONVERTERS: tuple[Converter, ...] = (
     dense_swin.CONVERTER,
     timm_format.SWIN_CONVERTER,
     official_swin.CONVERTER,
+    official_swinv2.CONVERTER,
     timm_format.VIT_CONVERTER,
     official_vit.CONVERTER,
 )

@@ -96,9 +96,14 @@ def matches(tensors: dict[str, np.ndarray], meta=None) -> bool:
         ...          "layers.0.blocks.0.attn.qkv.weight": q})
         True
     """
-    # Per-output norms `norm{i}` make it a dense backbone (`dense_swin`).
+    # Per-output norms `norm{i}` make it a dense backbone (`dense_swin`);
+    # V2 attention (`logit_scale`, `cpb_mlp`) is `official_swinv2`'s.
     return (
         "patch_embed.proj.weight" in tensors
+        and not any(
+            k.endswith(".attn.logit_scale") or ".attn.cpb_mlp." in k
+            for k in tensors
+        )
         and any(re.match(_BLOCK + r"attn\.qkv\.weight", k) for k in tensors)
         and not any(_OUTPUT_NORM.fullmatch(k) for k in tensors)
     )

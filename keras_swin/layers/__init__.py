@@ -9,6 +9,7 @@ from keras_swin.layers.fcn_head import FCNHead
 from keras_swin.layers.mlp import Mlp
 from keras_swin.layers.patch_embed import PatchEmbed
 from keras_swin.layers.patch_merging import PatchMerging
+from keras_swin.layers.patch_merging_v2 import PatchMergingV2
 from keras_swin.layers.position import (
     ClassToken,
     PositionEmbedding,
@@ -19,12 +20,14 @@ from keras_swin.layers.preprocessing_info import PreprocessingInfo
 from keras_swin.layers.relative_position_bias import RelativePositionBias
 from keras_swin.layers.resize import ResizeLike, resize_bilinear
 from keras_swin.layers.swin_block import SwinBlock, SwinStage
+from keras_swin.layers.swin_block_v2 import SwinBlockV2, SwinStageV2
 from keras_swin.layers.token_grid import TokenGrid
 from keras_swin.layers.token_pooling import TokenPooling
 from keras_swin.layers.upernet_head import UperNetHead
 from keras_swin.layers.vit_encoder import ViTEncoder, ViTEncoderBlock
 from keras_swin.layers.vit_position import ViTPositionEmbedding
 from keras_swin.layers.window_attention import WindowAttention
+from keras_swin.layers.window_attention_v2 import WindowAttentionV2
 from keras_swin.layers.windows import (
     relative_position_index,
     shift_window_mask,
@@ -43,6 +46,7 @@ __all__ = [
     "Mlp",
     "PatchEmbed",
     "PatchMerging",
+    "PatchMergingV2",
     "PositionEmbedding",
     "PositionEmbedding2D",
     "PreprocessingInfo",
@@ -51,6 +55,8 @@ __all__ = [
     "ResizedPositionEmbedding",
     "SwinBlock",
     "SwinStage",
+    "SwinBlockV2",
+    "SwinStageV2",
     "TokenGrid",
     "TokenPooling",
     "UperNetHead",
@@ -58,6 +64,7 @@ __all__ = [
     "ViTEncoderBlock",
     "ViTPositionEmbedding",
     "WindowAttention",
+    "WindowAttentionV2",
     "linear_drop_path_rates",
     "relative_position_index",
     "resize_bilinear",

@@ -57,6 +57,10 @@ class PatchMerging(ConfigFromArguments, keras.layers.Layer):
         self.reduction.build(merged)
 
     def call(self, inputs):
+        return self.reduction(self.norm(self._gather(inputs)))
+
+    def _gather(self, inputs):
+        """(B, H, W, C) -> (B, ceil(H/2), ceil(W/2), 4C), x0|x1|x2|x3."""
         height, width = inputs.shape[1], inputs.shape[2]
         if height is None or width is None:
             shape = ops.shape(inputs)
@@ -67,8 +71,7 @@ class PatchMerging(ConfigFromArguments, keras.layers.Layer):
         # (B, H/2, W/2, col offset, row offset, C): channel block index is
         # 2 * col + row, i.e. the order x0, x1, x2, x3.
         x = ops.transpose(x, (0, 1, 3, 4, 2, 5))
-        x = ops.reshape(x, (-1, half_h, half_w, 4 * self.dim))
-        return self.reduction(self.norm(x))
+        return ops.reshape(x, (-1, half_h, half_w, 4 * self.dim))
 
     def compute_output_shape(self, input_shape):
         def half(size):

@@ -129,18 +129,7 @@ class SwinBlock(ConfigFromArguments, keras.layers.Layer):
         self.norm1 = keras.layers.LayerNormalization(
             epsilon=layer_norm_epsilon, name="norm1", dtype=policy
         )
-        self.attn = WindowAttention(
-            dim,
-            num_heads,
-            window_size,
-            qkv_bias=qkv_bias,
-            qk_scale=qk_scale,
-            attention_dropout_rate=attention_dropout_rate,
-            proj_dropout_rate=dropout_rate,
-            use_relative_position_bias=use_relative_position_bias,
-            name="attn",
-            dtype=policy,
-        )
+        self.attn = self._make_attention()
         self.drop_path = DropPath(
             drop_path_rate, name="drop_path", dtype=policy
         )
@@ -154,6 +143,25 @@ class SwinBlock(ConfigFromArguments, keras.layers.Layer):
             name="mlp",
             dtype=policy,
         )
+
+    def _make_attention(self) -> keras.layers.Layer:
+        """The block's window attention, from its stored arguments."""
+        return WindowAttention(
+            self.dim,
+            self.num_heads,
+            self.window_size,
+            qkv_bias=self.qkv_bias,
+            qk_scale=self.qk_scale,
+            attention_dropout_rate=self.attention_dropout_rate,
+            proj_dropout_rate=self.dropout_rate,
+            use_relative_position_bias=self.use_relative_position_bias,
+            name="attn",
+            dtype=self.dtype_policy,
+        )
+
+    def _attention_input(self, inputs):
+        """What the attention branch attends: norm1(x) (pre-norm)."""
+        return self.norm1(inputs)
 
     def build(self, input_shape):
         if len(input_shape) != 4 or input_shape[-1] != self.dim:
@@ -173,10 +181,7 @@ class SwinBlock(ConfigFromArguments, keras.layers.Layer):
                 self.shift_size,
                 self.window_mode,
             )
-            if self.use_relative_position_bias:
-                windows.constant(
-                    windows.relative_position_index, m, self.window_size
-                )
+            self.attn.prepare_window(m)
             if shift:
                 windows.constant(windows.shift_window_mask, hp, wp, m, shift)
         self.norm2.build(input_shape)
@@ -315,7 +320,9 @@ class SwinBlock(ConfigFromArguments, keras.layers.Layer):
         if not self.built:
             self.build(inputs.shape)
         height, width = self._size(inputs)
-        x, layout = self._partition(self.norm1(inputs), height, width)
+        x, layout = self._partition(
+            self._attention_input(inputs), height, width
+        )
         m, _, hp, wp, mask = layout
         probs = self.attn.attention_probabilities(x, attention_mask=mask)
         if isinstance(hp, int):
@@ -423,25 +430,29 @@ class SwinStage(ConfigFromArguments, keras.layers.Layer):
         self.gradient_checkpointing = bool(gradient_checkpointing)
         shift = window_size // 2 if shifted_windows else 0
         self.blocks = [
-            SwinBlock(
-                self.dim,
-                self.num_heads,
-                window_size=self.window_size,
-                shift_size=shift if j % 2 else 0,
-                mlp_ratio=self.mlp_ratio,
-                qkv_bias=self.qkv_bias,
-                qk_scale=self.qk_scale,
-                dropout_rate=self.dropout_rate,
-                attention_dropout_rate=self.attention_dropout_rate,
-                drop_path_rate=rates[j],
-                layer_norm_epsilon=self.layer_norm_epsilon,
-                use_relative_position_bias=self.use_relative_position_bias,
-                window_mode=self.window_mode,
-                name=f"blocks_{j}",
-                dtype=self.dtype_policy,
-            )
+            self._make_block(j, shift if j % 2 else 0, rates[j])
             for j in range(depth)
         ]
+
+    def _make_block(self, index: int, shift: int, drop_path_rate: float):
+        """Block `index` of the stage, from the stage's arguments."""
+        return SwinBlock(
+            self.dim,
+            self.num_heads,
+            window_size=self.window_size,
+            shift_size=shift,
+            mlp_ratio=self.mlp_ratio,
+            qkv_bias=self.qkv_bias,
+            qk_scale=self.qk_scale,
+            dropout_rate=self.dropout_rate,
+            attention_dropout_rate=self.attention_dropout_rate,
+            drop_path_rate=drop_path_rate,
+            layer_norm_epsilon=self.layer_norm_epsilon,
+            use_relative_position_bias=self.use_relative_position_bias,
+            window_mode=self.window_mode,
+            name=f"blocks_{index}",
+            dtype=self.dtype_policy,
+        )
 
     def build(self, input_shape):
         for block in self.blocks:

@@ -84,6 +84,20 @@ class WindowAttention(Attention):
                 name="relative_position_bias_table",
             )
 
+    def prepare_window(self, window_size: int) -> None:
+        """Converts the constants of an M x M window now, outside a trace.
+
+        Called by `SwinBlock.build` for a static window, so eager calls
+        and traces find the index already a backend tensor.
+
+        Args:
+            window_size: M, the block's window side at its input size.
+        """
+        if self.use_relative_position_bias:
+            windows.constant(
+                windows.relative_position_index, window_size, self.window_size
+            )
+
     def relative_position_bias(self, window_size):
         """Bias of every (query, key) pair of an M x M window.
 

@@ -28,7 +28,10 @@ import numpy as np
 from keras import ops
 
 # Re-exported: numpy, shared with the Keras-free checkpoint readers.
-from weights_tools.window_index import relative_position_index  # noqa: F401
+from weights_tools.window_index import (  # noqa: F401
+    relative_coords_table,
+    relative_position_index,
+)
 
 #: Value added to attention logits between tokens of different shifted
 #: regions. The official code adds a finite -100 rather than -inf.
@@ -408,6 +411,37 @@ def dynamic_relative_position_index(window_size, table_window: int):
     dh = h[:, None] - h[None, :] + (table_window - 1)
     dw = w[:, None] - w[None, :] + (table_window - 1)
     return dh * (2 * table_window - 1) + dw
+
+
+def dynamic_relative_coords_table(window_size, pretrained_window_size: int):
+    """In-graph twin of `relative_coords_table` for a tensor window size.
+
+    Args:
+        window_size: scalar int tensor M.
+        pretrained_window_size: int P, or 0 (the table spans M).
+
+    Returns:
+        float32 tensor ((2M - 1)^2, 2).
+
+    Example:
+        >>> dynamic_relative_coords_table(
+        ...     keras.ops.convert_to_tensor(2), 0).shape
+        (9, 2)
+    """
+    offsets = ops.cast(
+        ops.arange(-(window_size - 1), window_size, dtype="int32"), "float32"
+    )
+    if pretrained_window_size:
+        span = ops.cast(pretrained_window_size - 1, "float32")
+    else:
+        # A 1 x 1 window keeps its single offset 0 (no 0 / 0).
+        span = ops.cast(ops.maximum(window_size - 1, 1), "float32")
+    offsets = offsets / span * 8.0
+    axis = ops.sign(offsets) * ops.log2(ops.abs(offsets) + 1.0) / 3.0
+    size = ops.shape(axis)[0]
+    rows = ops.reshape(ops.repeat(axis, size), (-1,))
+    cols = ops.tile(axis, [size])
+    return ops.stack([rows, cols], axis=-1)
 
 
 def dynamic_shift_window_mask(height, width, window_size, shift_size):

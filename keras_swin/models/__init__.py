@@ -19,6 +19,11 @@ from keras_swin.models.swin import (
     swin_feature_model,
 )
 from keras_swin.models.swin_backbone import SwinBackbone
+from keras_swin.models.swin_v2 import (
+    SWINV2_CONFIGS,
+    SWINV2_RELEASE_CONFIGS,
+    SwinTransformerV2,
+)
 from keras_swin.models.vit import (
     VIT_CONFIGS,
     VisionTransformer,
@@ -27,9 +32,12 @@ from keras_swin.models.vit import (
 
 __all__ = [
     "SWIN_CONFIGS",
+    "SWINV2_CONFIGS",
+    "SWINV2_RELEASE_CONFIGS",
     "SwinBackbone",
     "VIT_CONFIGS",
     "SwinTransformer",
+    "SwinTransformerV2",
     "VisionTransformer",
     "swin_feature_model",
     "vit_feature_model",

@@ -164,16 +164,8 @@ def SwinTransformer(
         )(x)
     x = keras.layers.Dropout(dropout_rate, name="pos_drop")(x)
 
-    rates = linear_drop_path_rates(drop_path_rate, sum(depths))
-    for i, (depth, heads) in enumerate(zip(depths, num_heads, strict=True)):
-        dim = embed_dim * 2**i
-        grid_h, grid_w = x.shape[1], x.shape[2]
-        window = window_size
-        if grid_h is not None and grid_w is not None:
-            # Static size: a stage not larger than the window attends the
-            # whole map, and its bias table is made for that window.
-            window = min(window_size, grid_h, grid_w)
-        x = SwinStage(
+    def stage(i, dim, depth, heads, window, rates):
+        return SwinStage(
             dim,
             depth,
             heads,
@@ -183,35 +175,121 @@ def SwinTransformer(
             qk_scale=qk_scale,
             dropout_rate=dropout_rate,
             attention_dropout_rate=attention_dropout_rate,
-            drop_path_rate=rates[sum(depths[:i]) : sum(depths[: i + 1])],
+            drop_path_rate=rates,
             layer_norm_epsilon=layer_norm_epsilon,
             shifted_windows=shifted_windows,
             use_relative_position_bias=relative_position_bias,
             name=f"layers_{i}",
-        )(x)
-        if i < len(depths) - 1:
-            x = PatchMerging(
-                dim,
-                layer_norm_epsilon=layer_norm_epsilon,
-                name=f"layers_{i}_downsample",
-            )(x)
-    x = keras.layers.LayerNormalization(
-        epsilon=layer_norm_epsilon, name="norm"
-    )(x)
+        )
 
-    if include_top:
-        x = keras.layers.GlobalAveragePooling2D(name="avgpool")(x)
-        x = keras.layers.Dense(
-            classes, activation=classifier_activation, name="head"
-        )(x)
-    elif pooling == "avg":
-        x = keras.layers.GlobalAveragePooling2D(name="avgpool")(x)
-    elif pooling == "max":
-        x = keras.layers.GlobalMaxPooling2D(name="maxpool")(x)
-
+    x = swin_stages(
+        x,
+        embed_dim,
+        depths,
+        num_heads,
+        window_size,
+        drop_path_rate,
+        stage,
+        lambda i, dim: PatchMerging(
+            dim,
+            layer_norm_epsilon=layer_norm_epsilon,
+            name=f"layers_{i}_downsample",
+        ),
+    )
+    x = swin_head(
+        x,
+        layer_norm_epsilon,
+        include_top=include_top,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+    )
     model = keras.Model(inputs, x, name=name)
     defer_size_check(model, image)
     return model
+
+
+def swin_stages(
+    x,
+    embed_dim: int,
+    depths,
+    num_heads,
+    window_size: int,
+    drop_path_rate: float,
+    make_stage,
+    make_merging,
+):
+    """The stages and patch mergings of a Swin classifier, V1 or V2.
+
+    Stage i works at embed_dim * 2^i channels; a stage whose static map
+    is not larger than the window gets the map's side as window (the
+    official code's clamp); stochastic depth rises linearly over all
+    blocks. Patch merging follows every stage but the last.
+
+    Args:
+        x: patch embedding output (B, H/p, W/p, embed_dim).
+        embed_dim: channels of stage 0.
+        depths: blocks per stage.
+        num_heads: heads per stage.
+        window_size: window side M.
+        drop_path_rate: stochastic depth of the last block.
+        make_stage: `(i, dim, depth, heads, window, rates) -> layer`.
+        make_merging: `(i, dim) -> layer` named `layers_{i}_downsample`.
+
+    Returns:
+        The last stage's map (B, h, w, embed_dim * 2^(n-1)).
+    """
+    rates = linear_drop_path_rates(drop_path_rate, sum(depths))
+    for i, (depth, heads) in enumerate(zip(depths, num_heads, strict=True)):
+        dim = embed_dim * 2**i
+        grid_h, grid_w = x.shape[1], x.shape[2]
+        window = window_size
+        if grid_h is not None and grid_w is not None:
+            # Static size: a stage not larger than the window attends the
+            # whole map, and its bias table is made for that window.
+            window = min(window_size, grid_h, grid_w)
+        block_rates = rates[sum(depths[:i]) : sum(depths[: i + 1])]
+        x = make_stage(i, dim, depth, heads, window, block_rates)(x)
+        if i < len(depths) - 1:
+            x = make_merging(i, dim)(x)
+    return x
+
+
+def swin_head(
+    x,
+    layer_norm_epsilon: float,
+    *,
+    include_top: bool,
+    pooling,
+    classes: int,
+    classifier_activation,
+):
+    """The final `norm`, then `avgpool` + `head`, or the headless pooling.
+
+    Args:
+        x: last stage's map (B, h, w, C).
+        layer_norm_epsilon: epsilon of `norm`.
+        include_top: add average pooling and the `head` classifier.
+        pooling: without the top: None, "avg" or "max".
+        classes: classes of the head.
+        classifier_activation: activation of the head.
+
+    Returns:
+        (B, classes), (B, C) or (B, h, w, C).
+    """
+    x = keras.layers.LayerNormalization(
+        epsilon=layer_norm_epsilon, name="norm"
+    )(x)
+    if include_top:
+        x = keras.layers.GlobalAveragePooling2D(name="avgpool")(x)
+        return keras.layers.Dense(
+            classes, activation=classifier_activation, name="head"
+        )(x)
+    if pooling == "avg":
+        return keras.layers.GlobalAveragePooling2D(name="avgpool")(x)
+    if pooling == "max":
+        return keras.layers.GlobalMaxPooling2D(name="maxpool")(x)
+    return x
 
 
 def swin_feature_model(model: keras.Model, names=None) -> keras.Model:

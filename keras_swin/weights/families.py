@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from keras_swin.models import swin, swin_backbone, upernet, vit
+from keras_swin.models import swin, swin_backbone, swin_v2, upernet, vit
 from weights_tools.common import Converter
 from weights_tools.formats import CONVERTERS
 
@@ -332,6 +332,17 @@ FAMILIES: dict[str, Family] = {
             builder=swin.SwinTransformer,
             application="SwinTransformer",
             configs=swin.SWIN_CONFIGS,
+            variant_keys=("embed_dim", "depths", "num_heads"),
+            release_arguments=dict(patch_size=4),
+            headless_pooling=lambda config: "avg",
+            release_name=_swin_release,
+            checkpoint_arguments=classifier_arguments,
+        ),
+        Family(
+            name="swin_v2",
+            builder=swin_v2.SwinTransformerV2,
+            application="SwinTransformerV2",
+            configs=swin_v2.SWINV2_CONFIGS,
             variant_keys=("embed_dim", "depths", "num_heads"),
             release_arguments=dict(patch_size=4),
             headless_pooling=lambda config: "avg",

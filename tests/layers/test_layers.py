@@ -35,6 +35,24 @@ SPECS = {
         (2, 8, 8, 16),
         {"drop_path_rate": [0.3, 0.5]},
     ),
+    "WindowAttentionV2": (
+        lambda **k: L.WindowAttentionV2(
+            16, 2, 4, pretrained_window_size=3, **k
+        ),
+        (6, 16, 16),
+        {},
+    ),
+    "PatchMergingV2": (lambda **k: L.PatchMergingV2(8, **k), (2, 9, 6, 8), {}),
+    "SwinBlockV2": (
+        lambda **k: L.SwinBlockV2(16, 2, 4, 2, **k),
+        (2, 9, 10, 16),
+        {"drop_path_rate": 0.5},
+    ),
+    "SwinStageV2": (
+        lambda **k: L.SwinStageV2(16, 2, 2, 4, **k),
+        (2, 8, 8, 16),
+        {"drop_path_rate": [0.3, 0.5]},
+    ),
     "ViTEncoderBlock": (
         lambda **k: L.ViTEncoderBlock(16, 2, 32, **k),
         (2, 5, 16),
@@ -97,7 +115,16 @@ def test_symbolic_shape_matches_eager(name):
 
 
 @pytest.mark.parametrize(
-    "name", ["PatchEmbed", "PatchMerging", "SwinBlock", "SwinStage"]
+    "name",
+    [
+        "PatchEmbed",
+        "PatchMerging",
+        "PatchMergingV2",
+        "SwinBlock",
+        "SwinBlockV2",
+        "SwinStage",
+        "SwinStageV2",
+    ],
 )
 def test_dynamic_spatial_shapes_symbolic(name):
     factory, shape, _ = SPECS[name]
