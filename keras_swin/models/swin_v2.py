@@ -90,7 +90,7 @@ SWINV2_RELEASE_CONFIGS = {
 
 def _stage_windows(pretrained_window_sizes, stages: int) -> tuple:
     if isinstance(pretrained_window_sizes, int):
-        return (pretrained_window_sizes,) * stages
+        pretrained_window_sizes = (pretrained_window_sizes,) * stages
     sizes = tuple(int(s) for s in pretrained_window_sizes)
     if len(sizes) != stages:
         raise ValueError(
@@ -110,7 +110,7 @@ def SwinTransformerV2(
     depths=(2, 2, 6, 2),
     num_heads=(3, 6, 12, 24),
     window_size: int = 8,
-    pretrained_window_sizes=(0, 0, 0, 0),
+    pretrained_window_sizes=0,
     patch_size: int = 4,
     mlp_ratio: float = 4.0,
     qkv_bias: bool = True,
@@ -149,9 +149,10 @@ def SwinTransformerV2(
         depths: blocks per stage.
         num_heads: attention heads per stage.
         window_size: window side M (8, 12, 16 or 24 in the releases).
-        pretrained_window_sizes: per stage (or one int for all), the
-            window the continuous position bias was trained at, 0 for
-            none; e.g. (12, 12, 12, 6) for the 22K -> 1K fine-tunes.
+        pretrained_window_sizes: per stage, or one int for every stage:
+            the window the continuous position bias was trained at, 0 for
+            none (default); e.g. (12, 12, 12, 6) for the 22K -> 1K
+            fine-tunes.
         patch_size: patch side p.
         mlp_ratio: MLP width as a multiple of C.
         qkv_bias: whether q and v have biases (`q_bias`, `v_bias`).
