@@ -21,6 +21,7 @@ from weights_tools import (
     dense_swin,
     hf_backbone,
     hf_format,
+    hf_swinv2,
     hf_upernet,
     mmseg_upernet,
     official_swin,
@@ -43,6 +44,7 @@ from weights_tools.common import ConversionError, Converter
 CONVERTERS: tuple[Converter, ...] = (
     hf_upernet.CONVERTER,
     hf_backbone.CONVERTER,
+    hf_swinv2.CONVERTER,
     hf_format.SWIN_CONVERTER,
     hf_format.VIT_CONVERTER,
     mmseg_upernet.CONVERTER,

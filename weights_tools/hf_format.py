@@ -209,6 +209,11 @@ def matches_swin(tensors: dict[str, np.ndarray], meta=None) -> bool:
         return False
     if _model_type(meta) == "swin":
         return True
+    # Swin V2 (`swinv2` model type, cosine attention) is `hf_swinv2`'s.
+    if _model_type(meta) == "swinv2" or any(
+        "continuous_position_bias_mlp" in k for k in tensors
+    ):
+        return False
     return _has_prefix(tensors, "swin") and any(
         ".blocks." in k and "layernorm_before" in k for k in tensors
     )

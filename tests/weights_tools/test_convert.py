@@ -248,7 +248,8 @@ def test_image_size_from_absolute_position_embedding(tmp_path):
 def test_unknown_layout_and_bad_files_are_named(tmp_path):
     with pytest.raises(
         ConversionError,
-        match="known: hf_swin_upernet, hf_swin_backbone, hf_swin, hf_vit, "
+        match="known: hf_swin_upernet, hf_swin_backbone, hf_swinv2, hf_swin, "
+        "hf_vit, "
         "official_swin_upernet, official_swin_dense, timm_swin, "
         "official_swin",
     ):
