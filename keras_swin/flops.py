@@ -21,11 +21,16 @@ def swin_flops(
     mlp_ratio: float = 4.0,
     classes: int = 1000,
     in_channels: int = 3,
+    version: int = 1,
 ) -> int:
     """Multiply-adds of one Swin forward pass on a square image.
 
     Mirrors the official `SwinTransformer.flops()` (window clamping
-    included), so Swin-T at 224 px gives 4.5e9, the paper's 4.5G.
+    included), so Swin-T at 224 px gives 4.5e9, the paper's 4.5G, and
+    with `version=2` the official `SwinTransformerV2.flops()`: the same
+    matrix products (the continuous position bias MLP is not counted)
+    and V2's patch merging, whose LayerNorm runs after the reduction on
+    the 2C-wide half-resolution map (SwinV2-T at 256 px, window 8: 5.9G).
 
     Args:
         embed_dim: channels of stage 0.
@@ -38,6 +43,7 @@ def swin_flops(
         mlp_ratio: MLP width ratio.
         classes: classes of the head (0: no head).
         in_channels: image channels.
+        version: 1 (Swin) or 2 (Swin V2).
 
     Returns:
         The count as an int.
@@ -45,7 +51,11 @@ def swin_flops(
     Example:
         >>> round(swin_flops() / 1e9, 1)
         4.5
+        >>> round(swin_flops(window_size=8, image_size=256, version=2) / 1e9, 1)
+        5.9
     """
+    if version not in (1, 2):
+        raise ValueError(f"version must be 1 or 2, got {version!r}.")
     del num_heads
     side = image_size // patch_size
     flops = side * side * embed_dim * in_channels * patch_size**2
@@ -68,9 +78,14 @@ def swin_flops(
             flops += 2 * side * side * dim * int(dim * mlp_ratio)  # mlp
             flops += side * side * dim  # norm2
         if i < len(depths) - 1:
-            flops += side * side * dim  # merge norm (official count)
+            if version == 1:
+                flops += side * side * dim  # merge norm (official count)
+            # V2's official count: H * W * dim // 2 after the reduction.
+            merged_norm = side * side * dim // 2
             side = (side + 1) // 2
             flops += side * side * 4 * dim * 2 * dim  # reduction
+            if version == 2:
+                flops += merged_norm
             dim *= 2
     flops += side * side * dim  # final norm
     flops += dim * classes
@@ -100,6 +115,7 @@ def vit_flops(
         class_token: whether a class token is added to the sequence.
         representation_size: width of the pre-logits layer, if any.
         in_channels: image channels.
+        version: 1 (Swin) or 2 (Swin V2).
 
     Returns:
         The count as an int.

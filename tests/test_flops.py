@@ -24,6 +24,24 @@ SWIN_PAPER = [
     ),
 ]
 
+# Swin V2: the official repository's model zoo (ImageNet-1K and the
+# 22K -> 1K fine-tunes), GFLOPs as multiply-adds.
+_T = dict(embed_dim=96, depths=(2, 2, 6, 2))
+_S = dict(embed_dim=96, depths=(2, 2, 18, 2))
+_B = dict(embed_dim=128, depths=(2, 2, 18, 2))
+_L = dict(embed_dim=192, depths=(2, 2, 18, 2))
+SWINV2_REPORTED = [
+    (dict(_T, window_size=8, image_size=256), 5.9),
+    (dict(_S, window_size=8, image_size=256), 11.5),
+    (dict(_B, window_size=8, image_size=256), 20.3),
+    (dict(_T, window_size=16, image_size=256), 6.6),
+    (dict(_S, window_size=16, image_size=256), 12.6),
+    (dict(_B, window_size=16, image_size=256), 21.8),
+    (dict(_B, window_size=24, image_size=384), 54.7),
+    (dict(_L, window_size=16, image_size=256), 47.5),
+    (dict(_L, window_size=24, image_size=384), 115.4),
+]
+
 # DeiT Table 1 (Ti, S, B at 224) and the usual ViT-L/H figures.
 VIT_REPORTED = [
     (dict(hidden_size=192, mlp_dim=768), 1.3),
@@ -36,6 +54,17 @@ VIT_REPORTED = [
 @pytest.mark.parametrize("kwargs,paper", SWIN_PAPER)
 def test_swin_flops_match_the_paper(kwargs, paper):
     assert swin_flops(**kwargs) / 1e9 == pytest.approx(paper, abs=0.11)
+
+
+@pytest.mark.parametrize("kwargs,reported", SWINV2_REPORTED)
+def test_swinv2_flops_match_the_official_numbers(kwargs, reported):
+    flops = swin_flops(**kwargs, version=2) / 1e9
+    assert flops == pytest.approx(reported, abs=0.06)
+
+
+def test_swin_flops_refuse_an_unknown_version():
+    with pytest.raises(ValueError, match="version must be 1 or 2"):
+        swin_flops(version=3)
 
 
 @pytest.mark.parametrize("kwargs,reported", VIT_REPORTED)
