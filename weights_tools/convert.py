@@ -74,12 +74,17 @@ def _read_meta(folder: str) -> dict | None:
             meta = json.load(handle)
     except (OSError, ValueError) as error:
         raise ConversionError(f"{path} is not readable JSON: {error}") from None
-    # Only Hugging Face (model_type) and timm (architecture) configs count.
+    # Only Hugging Face (model_type) and timm (architecture, timm_arch)
+    # configs count.
     if isinstance(meta, dict) and "model_type" in meta:
         check_config(meta, hf_format.CONFIG_CHECKS, path)
         return meta
     if isinstance(meta, dict) and "architecture" in meta:
         timm_format.check_timm_config(meta, path)
+        return meta
+    # A record of a `timm.create_model(timm_arch, **create_model_kwargs)`
+    # call (`timm_swinv2` reads it; other formats ignore it).
+    if isinstance(meta, dict) and isinstance(meta.get("timm_arch"), str):
         return meta
     return None
 

@@ -28,6 +28,7 @@ from weights_tools import (
     official_swinv2,
     official_vit,
     timm_format,
+    timm_swinv2,
 )
 from weights_tools.common import ConversionError, Converter
 
@@ -51,6 +52,7 @@ CONVERTERS: tuple[Converter, ...] = (
     dense_swin.CONVERTER,
     timm_format.SWIN_CONVERTER,
     official_swin.CONVERTER,
+    timm_swinv2.CONVERTER,
     official_swinv2.CONVERTER,
     timm_format.VIT_CONVERTER,
     official_vit.CONVERTER,
