@@ -179,6 +179,17 @@ def _forward(model, images):
     return keras.ops.convert_to_numpy(outputs)
 
 
+#: Families whose reference cases are ill-conditioned in float32, and the
+#: factor applied to the tolerance on the backends that do not run the
+#: reference's own kernels. The Swin V2 goldens clamp the first head's
+#: logit scale at 100 in every block, so float32 rounding in q and k is
+#: amplified ~100-fold: on TensorFlow and JAX the official V2 logits land
+#: at 1.0-1.6e-5 of the reference (1.34 max), PyTorch at 4-5e-6, a float64
+#: model at 5e-6 to 1.3e-5 (the reference's own rounding); see
+#: tests/models/test_swin_v2.py, `FLOAT32_TOLERANCE`.
+FLOAT32_CONDITIONING = {"swin_v2": {"tensorflow": 3.0, "jax": 3.0}}
+
+
 def run_parity(
     directory: str | os.PathLike = GOLDEN, tolerance: float = 1e-5
 ) -> list[dict]:
@@ -200,7 +211,9 @@ def run_parity(
 
     Args:
         directory: folder searched recursively for cases.
-        tolerance: pass if max |diff| <= tolerance * max(1, max |ref|).
+        tolerance: pass if max |diff| <= tolerance * max(1, max |ref|),
+            times `FLOAT32_CONDITIONING`'s factor for the case's family
+            and this backend (the row's bound shows it).
 
     Returns:
         One dict per case and output: case, output, max_abs_diff, bound,
@@ -211,17 +224,20 @@ def run_parity(
         >>> all(r["passed"] for r in rows)
         True
     """
+    import keras
     import numpy as np
 
     from keras_swin import load_checkpoint
+    from weights_tools.convert import checkpoint_config
 
     directory = Path(directory)
     rows = []
 
-    def compare(case, output, result, reference):
+    def compare(case, output, result, reference, factor=1.0):
         result = np.asarray(result).reshape(reference.shape)
         diff = float(np.max(np.abs(result - reference)))
-        bound = tolerance * max(1.0, float(np.max(np.abs(reference))))
+        scale = max(1.0, float(np.max(np.abs(reference))))
+        bound = tolerance * factor * scale
         rows.append(
             dict(
                 case=case,
@@ -265,11 +281,16 @@ def run_parity(
                     )
             continue
         model = load_checkpoint(checkpoint, input_shape=shape)
+        family = checkpoint_config(checkpoint)["family"]
+        factor = FLOAT32_CONDITIONING.get(family, {}).get(
+            keras.backend.backend(), 1.0
+        )
         compare(
             case,
             "logits",
             _forward(model, images),
             np.load(folder / "logits.npy"),
+            factor,
         )
         stages_file = next(
             (
@@ -295,6 +316,7 @@ def run_parity(
                 "pooled",
                 _forward(headless, images),
                 np.load(pooled),
+                factor,
             )
     return rows
 
