@@ -1,12 +1,13 @@
 """Applications: build a model and load its weights, in one call.
 
 The top floor under the command line and the recipes, and what
-`keras_swin` exports: `SwinTransformer(weights=...)` and
-`VisionTransformer(weights=...)` (the graph builders of
-`keras_swin.models` plus `weights=`), the papers' variants (`SwinTiny()`,
-`ViTBase16()`, ..., used like `keras.applications`), `load_checkpoint`
-(the model a checkpoint describes) and `build_pretrained` (the model of a
-registered release).
+`keras_swin` exports: `SwinTransformer(weights=...)`,
+`SwinTransformerV2(weights=...)` and `VisionTransformer(weights=...)`
+(the graph builders of `keras_swin.models` plus `weights=`), the
+papers' variants (`SwinTiny()`, `SwinV2Tiny()`, `ViTBase16()`, ...,
+used like `keras.applications`), `load_checkpoint` (the model a
+checkpoint describes) and `build_pretrained` (the model of a registered
+release).
 
 A model built for weights carries them in its graph: a
 `PreprocessingInfo` layer records the evaluation transform, the source
@@ -44,18 +45,24 @@ from weights_tools.convert import (
 )
 
 
-def _input_size(config: dict) -> tuple:
+def _input_size(config: dict, default: tuple = (224, 224)) -> tuple:
     """The (height, width) a builder call will have, before building."""
     # A backbone or segmenter builder spells it `image_shape`.
     shape = config.get("input_shape", config.get("image_shape"))
     if shape is None and config.get("input_tensor") is not None:
         shape = tuple(config["input_tensor"].shape[1:])
     if shape is None:
-        return (224, 224)
+        return default
     return tuple(shape[:2])
 
 
-def _build(family: Family, args: tuple, kwargs: dict, weights) -> keras.Model:
+def _build(
+    family: Family,
+    args: tuple,
+    kwargs: dict,
+    weights,
+    default_size: tuple = (224, 224),
+) -> keras.Model:
     """`family.builder(*args, **kwargs)` with `weights` loaded.
 
     `weights` is read first (a release is downloaded and converted once,
@@ -71,7 +78,7 @@ def _build(family: Family, args: tuple, kwargs: dict, weights) -> keras.Model:
         if parameter.kind is inspect.Parameter.VAR_KEYWORD:
             config.update(config.pop(name, {}))
     resolved = resolve_weights_argument(
-        weights, family, config, _input_size(config)
+        weights, family, config, _input_size(config, default_size)
     )
     if (
         resolved is not None
@@ -87,13 +94,15 @@ def _build(family: Family, args: tuple, kwargs: dict, weights) -> keras.Model:
     return model
 
 
-def _with_weights(family_name: str, doc: str):
+def _with_weights(family_name: str, doc: str, default_size=(224, 224)):
     family = get_family(family_name)
     graph = family.builder
 
     def application(*args, weights=None, **kwargs) -> keras.Model:
         # Looked up per call: the registry is data that may be extended.
-        return _build(get_family(family_name), args, kwargs, weights)
+        return _build(
+            get_family(family_name), args, kwargs, weights, default_size
+        )
 
     # The graph's parameters, then `weights` (keyword only), as called.
     weights = inspect.Parameter(
@@ -147,6 +156,16 @@ SwinTransformer = _with_weights(
         weights=_WEIGHTS_DOC,
         example="embed_dim=32, depths=(2, 2), num_heads=(1, 2)",
     ),
+)
+SwinTransformerV2 = _with_weights(
+    "swin_v2",
+    _APPLICATION_DOC.format(
+        title="Swin Transformer V2",
+        builder="SwinTransformerV2",
+        weights=_WEIGHTS_DOC,
+        example="embed_dim=24, depths=(2, 2), num_heads=(1, 2)",
+    ),
+    default_size=(256, 256),
 )
 VisionTransformer = _with_weights(
     "vit",
@@ -243,7 +262,8 @@ _VARIANT_DOC = """{summary}
         weights: None, a release name or alias (`"imagenet"`), or a
             local file (see `{family}`).
         input_tensor: optional Keras tensor as image input.
-        input_shape: (H, W, C); default (224, 224, 3).
+        input_shape: (H, W, C); default (224, 224, 3), Swin V2
+            (256, 256, 3).
         pooling: {poolings} when `include_top=False`.
         classes: classes of the head.
         classifier_activation: activation of the head; None for logits.
@@ -313,7 +333,11 @@ def make_variant(
 
 
 #: Family name -> its builder with `weights=`.
-APPLICATIONS = {"swin": SwinTransformer, "vit": VisionTransformer}
+APPLICATIONS = {
+    "swin": SwinTransformer,
+    "swin_v2": SwinTransformerV2,
+    "vit": VisionTransformer,
+}
 
 
 def _swin_variant(key: str, name: str, letter: str):
@@ -328,6 +352,32 @@ def _swin_variant(key: str, name: str, letter: str):
         "pass `input_shape=(384, 384, 3), window_size=12`. "
         f"`drop_path_rate` defaults to {config['drop_path_rate']}, the "
         "paper's training rate.",
+        poolings='None, "avg" or "max"',
+    )
+
+
+def _swinv2_variant(key: str, name: str, letter: str):
+    config = get_family("swin_v2").configs[key]
+    return make_variant(
+        SwinTransformerV2,
+        config,
+        name,
+        summary=f"Swin V2-{letter}: embed_dim {config['embed_dim']}, depths "
+        f"{config['depths']}, heads {config['num_heads']}.",
+        notes="256 px with window 8 by default (`input_shape` None gives "
+        "(256, 256, 3)); `window_size=16` for the window-16 models. The "
+        "ImageNet-22K models run at 192 px with window 12: "
+        "`input_shape=(192, 192, 3), window_size=12, classes=21841`; "
+        "their 22K -> 1K fine-tunes at 256 px with window 16 or 384 px "
+        "with window 24 add `pretrained_window_sizes=(12, 12, 12, 6)`: "
+        "e.g. `input_shape=(384, 384, 3), window_size=24, "
+        "pretrained_window_sizes=(12, 12, 12, 6), weights="
+        '"swinv2_base_patch4_window12to24_192to384.ms_in22k_ft_in1k"`. No '
+        "weight depends on the window or the size, so any weights load "
+        "into any of these; `pretrained_window_sizes` names the window "
+        "the position-bias MLP was trained at. "
+        f"`drop_path_rate` defaults to {config['drop_path_rate']}, the "
+        "official training rate.",
         poolings='None, "avg" or "max"',
     )
 
@@ -352,6 +402,11 @@ SwinTiny = _swin_variant("swin_tiny", "SwinTiny", "T")
 SwinSmall = _swin_variant("swin_small", "SwinSmall", "S")
 SwinBase = _swin_variant("swin_base", "SwinBase", "B")
 SwinLarge = _swin_variant("swin_large", "SwinLarge", "L")
+
+SwinV2Tiny = _swinv2_variant("swinv2_tiny", "SwinV2Tiny", "T")
+SwinV2Small = _swinv2_variant("swinv2_small", "SwinV2Small", "S")
+SwinV2Base = _swinv2_variant("swinv2_base", "SwinV2Base", "B")
+SwinV2Large = _swinv2_variant("swinv2_large", "SwinV2Large", "L")
 
 ViTTiny16 = _vit_variant("vit_tiny_patch16", "ViTTiny16", "ViT-Ti/16")
 ViTSmall16 = _vit_variant("vit_small_patch16", "ViTSmall16", "ViT-S/16")
@@ -663,6 +718,8 @@ def build_pretrained(name: str, **kwargs) -> keras.Model:
     )
     if spec.window_size is not None:
         args["window_size"] = spec.window_size
+    if spec.pretrained_window_sizes is not None:
+        args["pretrained_window_sizes"] = spec.pretrained_window_sizes
     if spec.representation_size is not None:
         args["representation_size"] = spec.representation_size
     args.update(kwargs)

@@ -8,8 +8,10 @@ import re
 import pytest
 
 from keras_swin.models.swin import SWIN_CONFIGS
+from keras_swin.models.swin_v2 import SWINV2_CONFIGS, SWINV2_RELEASE_CONFIGS
 from keras_swin.models.upernet import UPERNET_CONFIGS
 from keras_swin.models.vit import VIT_CONFIGS
+from keras_swin.weights.families import FAMILIES
 from keras_swin.weights.releases import DEFAULT_TAGS, PRETRAINED, WeightsSpec
 
 SPECS = list(PRETRAINED.values())
@@ -26,6 +28,10 @@ CLASSIFIERS = [spec for spec in SPECS if spec.family != "swin_upernet"]
 FORMATS = {
     "official_swin": (
         "https://github.com/SwinTransformer/storage/releases/download/",
+        ".pth",
+    ),
+    "official_swinv2": (
+        "https://github.com/SwinTransformer/storage/releases/download/v2.0.0/",
         ".pth",
     ),
     "official_vit": ("https://storage.googleapis.com/vit_models/", ".npz"),
@@ -71,6 +77,9 @@ def test_name_matches_architecture(spec):
         )
         assert f"window{spec.window_size}_{spec.image_size}" in arch
         assert tag.startswith("ms_")
+    elif spec.family == "swin_v2":
+        _check_swinv2(spec, arch, tag)
+        return
     elif spec.family == "vit":
         assert spec.variant in VIT_CONFIGS
         assert spec.window_size is None
@@ -91,6 +100,59 @@ def test_name_matches_architecture(spec):
     assert spec.image_size in (224, 384)
 
 
+#: The official V2 file's suffix after the config name, per tag.
+SWINV2_SUFFIX = {
+    "ms_in1k": "",
+    "ms_in22k": "_22k",
+    "ms_in22k_ft_in1k": "_22kto1k_ft",
+}
+
+
+def _check_swinv2(spec: WeightsSpec, arch: str, tag: str) -> None:
+    """A V2 release: its official config, variant, window and sizes."""
+    assert spec.variant in SWINV2_CONFIGS
+    assert spec.format == "official_swinv2"
+    release = arch + SWINV2_SUFFIX[tag]
+    assert spec.url.endswith(f"/{release}.pth")
+    config = SWINV2_RELEASE_CONFIGS[release]
+    assert config["variant"] == spec.variant
+    assert config["image_size"] == spec.image_size
+    assert config["window_size"] == spec.window_size
+    assert config["pretrained_window_sizes"] == spec.pretrained_window_sizes
+    assert config.get("classes", 1000) == spec.classes
+    pretrained = set(spec.pretrained_window_sizes)
+    if pretrained == {0}:
+        # Trained at its own window: the family's release name.
+        assert arch == FAMILIES["swin_v2"].release_name(
+            spec.variant, spec.image_size, spec.window_size
+        )
+    else:
+        # A fine-tune names the pre-training window and size too.
+        first = spec.pretrained_window_sizes[0]
+        assert arch == (
+            f"{spec.variant}_patch4_window{first}to{spec.window_size}_"
+            f"192to{spec.image_size}"
+        )
+        assert tag == "ms_in22k_ft_in1k"
+    assert spec.image_size in (192, 256, 384)
+
+
+def test_every_swinv2_release_config_is_registered():
+    names = {
+        _arch(spec) + SWINV2_SUFFIX[_tag(spec)]
+        for spec in SPECS
+        if spec.family == "swin_v2"
+    }
+    assert names == set(SWINV2_RELEASE_CONFIGS)
+
+
+def test_only_swinv2_has_pretrained_windows():
+    for spec in SPECS:
+        assert (spec.pretrained_window_sizes is None) == (
+            spec.family != "swin_v2"
+        )
+
+
 @pytest.mark.parametrize("spec", SPECS, ids=IDS)
 def test_url_matches_format(spec):
     assert spec.format in FORMATS
@@ -99,7 +161,8 @@ def test_url_matches_format(spec):
     assert spec.url.startswith(prefix)
     assert spec.url.endswith(suffix)
     if spec.format.startswith("official"):
-        assert spec.format == f"official_{spec.family}"
+        family = spec.family.replace("swin_v2", "swinv2")
+        assert spec.format == f"official_{family}"
     if spec.format == "hf_swin_upernet":
         size = spec.variant.removeprefix("swin_")
         assert spec.url == (
@@ -126,7 +189,7 @@ def test_classes_match_label_set(spec):
         assert spec.label_set == "imagenet1k"
     elif tag.endswith("in22k"):
         assert spec.label_set == "imagenet22k"
-        assert spec.family == "swin"
+        assert spec.family in ("swin", "swin_v2")
     elif tag.endswith("in21k"):
         assert spec.label_set == "imagenet21k"
         assert spec.family == "vit"

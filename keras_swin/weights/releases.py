@@ -25,6 +25,16 @@ keyed by a timm-style name `arch.tag`:
     ImageNet-22K weights) and converted by Hugging Face
     (`openmmlab/upernet-swin-{size}`).
 
+Swin V2 (family `swin_v2`, format `official_swinv2`): the files of the
+official GitHub release v2.0.0, named by the official config without its
+training suffix (`swinv2_tiny_patch4_window8_256.ms_in1k`,
+`swinv2_base_patch4_window12_192.ms_in22k`,
+`swinv2_base_patch4_window12to16_192to256.ms_in22k_ft_in1k`: window 12
+at 192 px fine-tuned to window 16 at 256 px, `pretrained_window_sizes`
+(12, 12, 12, 6)). timm's `swinv2_*` weights are these files; its Hub
+copies are not registered (a lone `model.safetensors` does not record
+the window, see `weights_tools.timm_swinv2`).
+
 Every URL is the original file (`format` says which reader it needs):
 `official_swin` is a PyTorch `.pth` of the Swin GitHub releases,
 `official_vit` a Flax `.npz` of `storage.googleapis.com/vit_models`,
@@ -60,10 +70,10 @@ class WeightsSpec:
     name: str  # "swin_tiny_patch4_window7_224.ms_in1k"
     url: str  # direct download URL of the original file
     format: str  # "official_swin", "official_vit", "timm", ...
-    family: str  # "swin", "vit" or "swin_upernet"
+    family: str  # "swin", "swin_v2", "vit" or "swin_upernet"
     variant: str  # key of SWIN_CONFIGS / VIT_CONFIGS / UPERNET_CONFIGS
-    image_size: int  # 224 or 384 (segmenters: 512, their training crop)
-    window_size: int | None  # Swin window (7 or 12), None for ViT
+    image_size: int  # 224 or 384 (V2: 192, 256, 384; segmenters: 512)
+    window_size: int | None  # Swin window (7 or 12; V2 8 to 24), None: ViT
     classes: int  # 1000, 21841 (Swin 22K), 21843 (ViT in21k), 150
     label_set: str  # "imagenet1k", "imagenet22k", "imagenet21k", "ade20k"
     mean: tuple[float, float, float]
@@ -75,6 +85,9 @@ class WeightsSpec:
     file_size: int | None = None  # bytes, only if known for certain
     representation_size: int | None = None  # ViT pre_logits width
     paper: str = ""  # short provenance
+    # Swin V2: the window per stage the position-bias MLP was trained at
+    # (0: none), (12, 12, 12, 6) for the 22K -> 1K fine-tunes.
+    pretrained_window_sizes: tuple[int, ...] | None = None
 
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -131,6 +144,78 @@ def _swin(size: str, size_px: int, tag: str, release: str, file: str):
         crop_pct=0.875 if size_px == 224 else 1.0,
         interpolation="bicubic",
         paper=_SWIN_PAPER.format(release=release) + _SWIN_CROP_NOTE[size_px],
+    )
+
+
+_SWINV2_PAPER = (
+    "Swin V2 (Liu et al. 2022), official release v2.0.0 {file}; eval "
+    "crop {crop} (official config.py TEST.CROP {test_crop}{where})"
+)
+_SWINV2_LABELS = {
+    "ms_in1k": ("imagenet1k", 1000, ""),
+    "ms_in22k": ("imagenet22k", 21841, "_22k"),
+    "ms_in22k_ft_in1k": ("imagenet1k", 1000, "_22kto1k_ft"),
+}
+
+
+def _swinv2(
+    size: str,
+    window: int,
+    size_px: int,
+    tag: str,
+    pretrained: tuple = (0, 0, 0, 0),
+    from_window: int | None = None,
+    from_px: int | None = None,
+):
+    """A Swin V2 release of the official GitHub storage (v2.0.0).
+
+    `arch` is the official config name without its training suffix
+    (`_22k`, `_22kto1k_ft`): `swinv2_base_patch4_window12to16_192to256`
+    for a fine-tune from window 12 at 192 px to window 16 at 256 px.
+    Preprocessing: ImageNet mean / std, bicubic; crop as the official
+    evaluation (`data/build.py`: with `TEST.CROP`, the default, resize to
+    256/224 of the size and center crop, 0.875; the 384 px fine-tunes
+    set `TEST.CROP: False`, 1.0). timm's pretrained_cfg says 0.9 at 256.
+    """
+    label_set, classes, suffix = _SWINV2_LABELS[tag]
+    windows = f"{from_window}to{window}" if from_window else f"{window}"
+    sizes = f"{from_px}to{size_px}" if from_px else f"{size_px}"
+    arch = f"swinv2_{size}_patch4_window{windows}_{sizes}"
+    file = f"{arch}{suffix}.pth"
+    crop = 1.0 if size_px == 384 else 0.875
+    return WeightsSpec(
+        name=f"{arch}.{tag}",
+        url=f"{_SWIN_URL}/v2.0.0/{file}",
+        format="official_swinv2",
+        family="swin_v2",
+        variant=f"swinv2_{size}",
+        image_size=size_px,
+        window_size=window,
+        classes=classes,
+        label_set=label_set,
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+        crop_pct=crop,
+        interpolation="bicubic",
+        pretrained_window_sizes=tuple(pretrained),
+        paper=_SWINV2_PAPER.format(
+            file=file,
+            crop=crop,
+            test_crop=crop != 1.0,
+            where="" if crop != 1.0 else f" in {arch}{suffix}.yaml",
+        ),
+    )
+
+
+def _swinv2_finetune(size: str, window: int, size_px: int):
+    return _swinv2(
+        size,
+        window,
+        size_px,
+        "ms_in22k_ft_in1k",
+        pretrained=(12, 12, 12, 6),
+        from_window=12,
+        from_px=192,
     )
 
 
@@ -424,6 +509,21 @@ _ENTRIES = (
     _augreg_in21k("vit_base_patch32"),
     _augreg_in21k("vit_base_patch16"),
     _augreg_in21k("vit_large_patch16"),
+    # Swin V2, in timm's default_cfgs order (its swinv2_* entries are
+    # these files; timm's Hub copies are not listed: a lone
+    # model.safetensors does not record the window).
+    _swinv2_finetune("base", 16, 256),
+    _swinv2_finetune("base", 24, 384),
+    _swinv2_finetune("large", 16, 256),
+    _swinv2_finetune("large", 24, 384),
+    _swinv2("tiny", 8, 256, "ms_in1k"),
+    _swinv2("tiny", 16, 256, "ms_in1k"),
+    _swinv2("small", 8, 256, "ms_in1k"),
+    _swinv2("small", 16, 256, "ms_in1k"),
+    _swinv2("base", 8, 256, "ms_in1k"),
+    _swinv2("base", 16, 256, "ms_in1k"),
+    _swinv2("base", 12, 192, "ms_in22k"),
+    _swinv2("large", 12, 192, "ms_in22k"),
     # Swin + UperNet segmenters of ADE20K (no Swin-L in the official
     # release).
     _upernet_official("tiny", 44.51),
@@ -465,6 +565,46 @@ DEFAULT_TAGS: dict[str, dict[str, str]] = {
     "swin_large_patch4_window12_384": {
         "imagenet": "swin_large_patch4_window12_384.ms_in22k_ft_in1k",
         "imagenet22k": "swin_large_patch4_window12_384.ms_in22k",
+    },
+    "swinv2_tiny_patch4_window8_256": {
+        "imagenet": "swinv2_tiny_patch4_window8_256.ms_in1k",
+    },
+    "swinv2_tiny_patch4_window16_256": {
+        "imagenet": "swinv2_tiny_patch4_window16_256.ms_in1k",
+    },
+    "swinv2_small_patch4_window8_256": {
+        "imagenet": "swinv2_small_patch4_window8_256.ms_in1k",
+    },
+    "swinv2_small_patch4_window16_256": {
+        "imagenet": "swinv2_small_patch4_window16_256.ms_in1k",
+    },
+    "swinv2_base_patch4_window8_256": {
+        "imagenet": "swinv2_base_patch4_window8_256.ms_in1k",
+    },
+    "swinv2_base_patch4_window16_256": {
+        "imagenet": "swinv2_base_patch4_window16_256.ms_in1k",
+    },
+    "swinv2_base_patch4_window12_192": {
+        "imagenet22k": "swinv2_base_patch4_window12_192.ms_in22k",
+    },
+    "swinv2_base_patch4_window12to16_192to256": {
+        "imagenet": "swinv2_base_patch4_window12to16_192to256.ms_in22k_ft_in1k",
+    },
+    "swinv2_base_patch4_window12to24_192to384": {
+        "imagenet": "swinv2_base_patch4_window12to24_192to384.ms_in22k_ft_in1k",
+    },
+    "swinv2_large_patch4_window12_192": {
+        "imagenet22k": "swinv2_large_patch4_window12_192.ms_in22k",
+    },
+    "swinv2_large_patch4_window12to16_192to256": {
+        "imagenet": (
+            "swinv2_large_patch4_window12to16_192to256.ms_in22k_ft_in1k"
+        ),
+    },
+    "swinv2_large_patch4_window12to24_192to384": {
+        "imagenet": (
+            "swinv2_large_patch4_window12to24_192to384.ms_in22k_ft_in1k"
+        ),
     },
     "vit_tiny_patch16_224": {
         "imagenet": "vit_tiny_patch16_224.augreg_in21k_ft_in1k",
