@@ -5,7 +5,8 @@ clone, `python benchmarks/run.py [options]` (or `make bench`; with an
 editable install `keras-swin benchmark` runs the same). In one run and
 on the same machine it measures:
 
-* keras-swin's Swin-T and ViT-B/16 on every Keras backend asked for
+* keras-swin's Swin-T, ViT-B/16 and SwinV2-T (256 px, window 8) on
+  every Keras backend asked for
   (inference and training-step throughput at batch 8, batch-1 latency,
   peak memory), float32 and mixed bfloat16, compiled where the backend
   compiles (XLA on TensorFlow, `jax.jit`, and PyTorch eager plus
@@ -13,7 +14,9 @@ on the same machine it measures:
 * the baselines present: Hugging Face `transformers` Swin and ViT in
   PyTorch (eager and `torch.compile`), the speed of the official PyTorch
   code, and KerasHub's `SwinTransformerBackbone` / `ViTBackbone` on the
-  same Keras backend;
+  same Keras backend; for SwinV2-T, Hugging Face `Swinv2` and timm's
+  `swinv2_tiny_window8_256` where timm imports (KerasHub has no Swin
+  V2; a baseline that cannot run is listed in the report, not faked);
 * the machine's float32 matrix-multiply peak, which bounds these
   matmul-bound models;
 * a size sweep (224, 448, 896 px, batch 1) of Swin-T against ViT-B/16;
@@ -76,6 +79,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 #: Model specifications: keras-swin builder arguments, their Hugging Face
 #: and KerasHub equivalents, and the analytic multiply-add count.
+#: Optional keys: `size`, the model's own image side (default 224);
+#: `sweep`, False to leave it out of the size sweep; `timm`, the timm
+#: model name of a `timm_torch` baseline; `missing`, implementation ->
+#: why it has no such model (reported, not measured).
 MODELS = {
     "swin_t": {
         "family": "swin",
@@ -99,11 +106,40 @@ MODELS = {
             mlp_dim=3072,
         ),
     },
+    # The official SwinV2-T at 256 px, window 8 (SWINV2_CONFIGS
+    # "swinv2_tiny", release swinv2_tiny_patch4_window8_256). Not in the
+    # size sweep: its sizes are Swin-T's and ViT's, and that comparison
+    # is the point of the sweep.
+    "swinv2_t": {
+        "family": "swinv2",
+        "title": "SwinV2-T",
+        "size": 256,
+        "sweep": False,
+        "timm": "swinv2_tiny_window8_256",
+        "missing": {
+            "keras_hub": "KerasHub has no Swin V2 (its "
+            "SwinTransformerBackbone is Swin V1), so swinv2_t has no "
+            "KerasHub row and no vs KerasHub ratio",
+        },
+        "config": dict(
+            embed_dim=96,
+            depths=(2, 2, 6, 2),
+            num_heads=(3, 6, 12, 24),
+            window_size=8,
+            patch_size=4,
+        ),
+    },
     # The dense row (benchmarks/dense.py): Swin-T as a detection backbone.
     **dense.MODELS,
 }
 
-IMPLEMENTATIONS = ("keras_swin", "keras_hub", "hf_torch")
+IMPLEMENTATIONS = ("keras_swin", "keras_hub", "hf_torch", "timm_torch")
+#: The PyTorch baselines (they run in eager PyTorch whatever the Keras
+#: backend of their process). `timm_torch` runs only for models with a
+#: `timm` name.
+TORCH_IMPLEMENTATIONS = ("hf_torch", "timm_torch")
+#: Image side of a model without its own `size`.
+DEFAULT_SIZE = 224
 BACKENDS = ("tensorflow", "jax", "torch")
 MODES = ("inference", "train", "latency")
 DTYPES = ("float32", "bfloat16")
@@ -137,7 +173,10 @@ def macs(model: str, size: int) -> int:
         size: square image side in pixels.
 
     Returns:
-        The count (the papers' "FLOPs").
+        The count (the papers' "FLOPs"). Swin V2 counts as Swin: its
+        extra work (the cosine attention's norms, the position-bias MLP
+        on a (2w-1)^2 table) is a small part, and the count is the
+        paper's (SwinV2-T at 256 px, window 8: 5.9G).
 
     Example:
         >>> round(macs("swin_t", 224) / 1e9, 1)
@@ -147,7 +186,7 @@ def macs(model: str, size: int) -> int:
 
     spec = MODELS[model]
     config = dict(spec["config"])
-    if spec["family"] == "swin":
+    if spec["family"] in ("swin", "swinv2"):
         return swin_flops(image_size=size, **config)
     config.pop("num_heads")
     return vit_flops(image_size=size, **config)
@@ -293,6 +332,15 @@ def _keras_model(impl: str, model: str, size: int, dtype: str):
     config = dict(spec["config"])
     shape = (size, size, 3)
     if impl == "keras_swin":
+        if spec["family"] == "swinv2":
+            from keras_swin.models import SwinTransformerV2
+
+            return SwinTransformerV2(
+                **config,
+                input_shape=shape,
+                drop_path_rate=0.0,
+                classifier_activation=None,
+            )
         if spec["family"] == "swin":
             from keras_swin.models import SwinTransformer
 
@@ -312,6 +360,8 @@ def _keras_model(impl: str, model: str, size: int, dtype: str):
             gelu_approximate=False,
             classifier_activation=None,
         )
+    if impl in spec.get("missing", {}):
+        raise ValueError(f"{impl}: {spec['missing'][impl]}.")
     import keras_hub
 
     if spec["family"] == "swin":
@@ -375,6 +425,18 @@ def _hf_model(model: str, size: int):
 
     spec = MODELS[model]
     config = spec["config"]
+    if spec["family"] == "swinv2":
+        hf_config = transformers.Swinv2Config(
+            image_size=size,
+            patch_size=config["patch_size"],
+            embed_dim=config["embed_dim"],
+            depths=list(config["depths"]),
+            num_heads=list(config["num_heads"]),
+            window_size=config["window_size"],
+            drop_path_rate=0.0,
+            num_labels=1000,
+        )
+        return transformers.Swinv2ForImageClassification(hf_config)
     if spec["family"] == "swin":
         hf_config = transformers.SwinConfig(
             image_size=size,
@@ -399,11 +461,34 @@ def _hf_model(model: str, size: int):
     return transformers.ViTForImageClassification(hf_config)
 
 
+def _timm_model(model: str, size: int):
+    import timm
+
+    return timm.create_model(
+        MODELS[model]["timm"],
+        pretrained=False,
+        num_classes=1000,
+        img_size=size,
+        drop_path_rate=0.0,
+    )
+
+
 def _torch_runner(case: dict):
     import torch
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    model = _hf_model(case["model"], case["size"]).to(device)
+    if case["impl"] == "timm_torch":
+        model = _timm_model(case["model"], case["size"]).to(device)
+
+        def logits_of(pixels):
+            return model(pixels)
+
+    else:
+        model = _hf_model(case["model"], case["size"]).to(device)
+
+        def logits_of(pixels):
+            return model(pixel_values=pixels).logits
+
     rng = np.random.default_rng(0)
     x = torch.from_numpy(
         rng.random((case["batch"], 3, case["size"], case["size"]), "float32")
@@ -418,7 +503,7 @@ def _torch_runner(case: dict):
 
         def step(pixels, labels):
             with autocast:
-                logits = model(pixel_values=pixels).logits
+                logits = logits_of(pixels)
                 loss = torch.nn.functional.cross_entropy(logits, labels)
             loss.backward()
             optimizer.step()
@@ -433,7 +518,7 @@ def _torch_runner(case: dict):
 
     def forward(pixels):
         with autocast:
-            return model(pixel_values=pixels).logits
+            return logits_of(pixels)
 
     if case["compile"]:
         forward = torch.compile(forward)
@@ -534,7 +619,7 @@ def run_interleaved(cases: list[dict]) -> list[dict]:
     step right after a PyTorch one ran 1.6x slower, even 3 s later).
 
     Args:
-        cases: dicts with `impl` ("keras_swin", "keras_hub", "hf_torch"),
+        cases: dicts with `impl` (one of `IMPLEMENTATIONS`),
             `backend`, `model` (a key of `MODELS`), `mode` ("inference",
             "train", "latency", "sweep"), `dtype` ("float32",
             "bfloat16"), `batch`, `size`, `compile` (bool) and timing
@@ -577,7 +662,7 @@ def run_interleaved(cases: list[dict]) -> list[dict]:
                 call = exported.runner(result)
             elif result.get("dense"):
                 call = dense.runner(result)
-            elif result["impl"] == "hf_torch":
+            elif result["impl"] in TORCH_IMPLEMENTATIONS:
                 call = _torch_runner(result)
             else:
                 call = _keras_runner(result)
@@ -670,6 +755,66 @@ def _installed(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
+def import_error(module: str, timeout: float = 300.0) -> str | None:
+    """Why a module does not import, tried in a fresh Python process.
+
+    For a baseline that can be installed yet fail to import (timm needs
+    torchvision, whose PyPI build fails with the CPU torch build). The
+    driver does not import the frameworks itself, so the try is a
+    subprocess.
+
+    Args:
+        module: the module to import.
+        timeout: seconds allowed to the import.
+
+    Returns:
+        None when it imports, else the error's last line, e.g.
+        "ModuleNotFoundError: No module named 'timm'".
+
+    Example:
+        >>> import_error("json") is None
+        True
+    """
+    try:
+        out = subprocess.run(
+            [sys.executable, "-c", f"import {module}"],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired:
+        return f"import took over {timeout:.0f} s"
+    if out.returncode == 0:
+        return None
+    lines = out.stderr.strip().splitlines() or [f"exit {out.returncode}"]
+    return lines[-1][:300]
+
+
+def implemented(model: str, impl: str) -> bool:
+    """Whether an implementation has a benchmark model.
+
+    KerasHub has no Swin V2 (the spec's `missing` says why); timm runs
+    only where the spec names its model.
+
+    Args:
+        model: a key of `MODELS`.
+        impl: one of `IMPLEMENTATIONS`.
+
+    Returns:
+        True when the plan measures `impl` for `model`.
+
+    Example:
+        >>> implemented("swinv2_t", "keras_hub")
+        False
+        >>> implemented("swinv2_t", "timm_torch")
+        True
+    """
+    spec = MODELS[model]
+    if impl in spec.get("missing", {}):
+        return False
+    return impl != "timm_torch" or "timm" in spec
+
+
 def plan(
     backends=BACKENDS,
     models=tuple(MODELS),
@@ -677,7 +822,7 @@ def plan(
     dtypes=DTYPES,
     implementations=IMPLEMENTATIONS,
     batch: int = 8,
-    size: int = 224,
+    size: int | None = None,
     sweep_sizes=SWEEP_SIZES,
     sweep_backends=None,
     torch_compile: bool = True,
@@ -689,8 +834,10 @@ def plan(
 
     A process measures one Keras backend, model and precision; a set is
     the implementations measured side by side for one mode (keras-swin,
-    KerasHub on the same backend, the PyTorch reference, and on the torch
-    backend their `torch.compile` variants for float32 inference).
+    KerasHub on the same backend, the PyTorch reference, timm where the
+    model names one, and on the torch backend the `torch.compile`
+    variants of keras-swin and the reference for float32 inference).
+    An implementation without the model (`implemented`) is left out.
 
     Args:
         backends: Keras backends for keras-swin and KerasHub.
@@ -701,9 +848,11 @@ def plan(
         implementations: any of `IMPLEMENTATIONS`; ones not installed are
             left out (and listed in the report).
         batch: batch of the throughput modes.
-        size: image side of the main table.
+        size: image side of the main table; None: each model's own
+            (`DEFAULT_SIZE`, SwinV2-T 256).
         sweep_sizes: image sides of the batch-1 size sweep (float32,
-            keras-swin and the PyTorch reference); empty for none.
+            keras-swin and the PyTorch reference, models whose spec does
+            not say `sweep: False`); empty for none.
         sweep_backends: Keras backends of the sweep; default `backends`.
         torch_compile: also measure `torch.compile` (PyTorch reference and
             keras-swin on the torch backend) for float32 inference.
@@ -749,7 +898,7 @@ def plan(
     def case(impl, process, model, mode, dtype, size, compiled, **extra):
         return dict(
             impl=impl,
-            backend="torch" if impl == "hf_torch" else process,
+            backend="torch" if impl in TORCH_IMPLEMENTATIONS else process,
             process=process,
             model=model,
             mode=mode,
@@ -764,6 +913,8 @@ def plan(
     for backend in backends:
         keras_compiled = backend != "torch"
         for model in models:
+            model_size = size or MODELS[model].get("size", DEFAULT_SIZE)
+            impls = [i for i in implementations if implemented(model, i)]
             for dtype in dtypes:
                 sets = []
                 for mode in order:
@@ -774,10 +925,11 @@ def plan(
                             model,
                             mode,
                             dtype,
-                            size,
-                            keras_compiled if impl != "hf_torch" else False,
+                            model_size,
+                            keras_compiled
+                            and impl not in TORCH_IMPLEMENTATIONS,
                         )
-                        for impl in implementations
+                        for impl in impls
                     ]
                     if (
                         torch_compile
@@ -786,9 +938,17 @@ def plan(
                         and mode != "train"
                     ):
                         row += [
-                            case(impl, backend, model, mode, dtype, size, True)
+                            case(
+                                impl,
+                                backend,
+                                model,
+                                mode,
+                                dtype,
+                                model_size,
+                                True,
+                            )
                             for impl in ("keras_swin", "hf_torch")
-                            if impl in implementations
+                            if impl in impls
                         ]
                     sets.append(row)
                 if sets:
@@ -796,6 +956,8 @@ def plan(
     sweep = dict(warmup=1, min_iters=2, min_time=0.0)
     for backend in sweep_backends or backends:
         for model in models:
+            if not MODELS[model].get("sweep", True):
+                continue
             sets = [
                 [
                     case(
@@ -1005,6 +1167,20 @@ def run(
     if "hf_torch" in implementations and not _installed("torch"):
         implementations.remove("hf_torch")
         skipped.append("hf_torch: `torch` is not installed")
+    models = list(plan_args.get("models", MODELS))
+    if "timm_torch" in implementations and any(
+        "timm" in MODELS[m] for m in models
+    ):
+        why = import_error("timm")
+        if why:
+            implementations.remove("timm_torch")
+            skipped.append(f"timm_torch: `timm` is not importable ({why})")
+    for impl in implementations:
+        skipped += [
+            f"{impl}: {MODELS[m]['missing'][impl]}"
+            for m in models
+            if impl in MODELS[m].get("missing", {})
+        ]
     backends = [
         b
         for b in plan_args.pop("backends", BACKENDS)
@@ -1430,8 +1606,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=listed(IMPLEMENTATIONS),
         default=list(IMPLEMENTATIONS),
         help="comma list: keras_swin, keras_hub (KerasHub), hf_torch "
-        "(Hugging Face transformers on PyTorch); the ones not installed "
-        f"are skipped (default: {every(IMPLEMENTATIONS)})",
+        "(Hugging Face transformers on PyTorch), timm_torch (timm on "
+        "PyTorch, swinv2_t only); the ones not installed or not "
+        "importable are skipped and listed in the report "
+        f"(default: {every(IMPLEMENTATIONS)})",
     )
     parser.add_argument(
         "--batch",
@@ -1443,15 +1621,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--size",
         type=int,
-        default=224,
-        help="input side in pixels (default: %(default)s)",
+        default=None,
+        help="input side in pixels (default: each model's own, "
+        f"{DEFAULT_SIZE}; swinv2_t 256)",
     )
     parser.add_argument(
         "--sweep-sizes",
         type=sizes,
         default=list(SWEEP_SIZES),
-        help="comma list of input sides for the batch-1 size sweep; empty "
-        f"string for no sweep (default: {every(str(v) for v in SWEEP_SIZES)})",
+        help="comma list of input sides for the batch-1 size sweep of "
+        "swin_t and vit_b16; empty string for no sweep "
+        f"(default: {every(str(v) for v in SWEEP_SIZES)})",
     )
     parser.add_argument(
         "--sweep-backends",

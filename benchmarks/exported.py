@@ -946,7 +946,7 @@ def run_from_args(args) -> int:
         allocator=args.allocator,
         models=models,
         batches=sorted({1, args.batch}),
-        size=args.size,
+        size=args.size or bench.DEFAULT_SIZE,
         torch_compile=args.torch_compile,
         warmup=args.warmup,
         min_iters=args.min_iters,
