@@ -489,6 +489,11 @@ def load_checkpoint(
     * timm Swin and ViT state dicts (`model.safetensors`,
       `pytorch_model.bin`, `.pth`), including ViT with global average
       pooling and `fc_norm`, without class token and with registers;
+    * official Swin V2 `.pth` (window and pre-training window read from
+      its buffers) and timm `swinv2_*` state dicts (window, size and
+      `pretrained_window_sizes` from timm's `config.json` or passed:
+      `window_size=...`, `pretrained_window_sizes=...`; no Swin V2
+      weight depends on them, so another window loads unchanged);
     * Hugging Face `save_pretrained` folders for Swin and ViT, with the
       legacy (Hub) or the transformers-5 key names;
     * a `.keras` model file (`keras-swin convert`/`train`,

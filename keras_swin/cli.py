@@ -88,6 +88,11 @@ def _overrides(args) -> dict:
     if getattr(args, "num_heads", None) is not None:
         heads = args.num_heads
         overrides["num_heads"] = heads[0] if len(heads) == 1 else tuple(heads)
+    windows = getattr(args, "pretrained_window_sizes", None)
+    if windows is not None:
+        overrides["pretrained_window_sizes"] = (
+            windows[0] if len(windows) == 1 else tuple(windows)
+        )
     return overrides
 
 
@@ -885,7 +890,17 @@ def _transfer_arguments(parser, window: bool = True) -> None:
             type=positive_int,
             metavar="M",
             help="Swin window to build for; the position-bias tables are "
-            "resampled (default: the checkpoint's window)",
+            "resampled (Swin V2: nothing is; default: the checkpoint's "
+            "window)",
+        )
+        parser.add_argument(
+            "--pretrained-window-sizes",
+            type=non_negative_int,
+            nargs="+",
+            metavar="P",
+            help="Swin V2: the window the position-bias MLP was trained at "
+            "(one value, or one per stage; 0 for none), e.g. 12 12 12 6 "
+            "for the 22K -> 1K fine-tunes (default: the checkpoint's)",
         )
     parser.add_argument(
         "--num-heads",

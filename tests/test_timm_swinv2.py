@@ -220,3 +220,19 @@ def test_swinv2_cr_is_refused(tmp_path):
     assert timm_swinv2.matches(tensors)
     with pytest.raises(ConversionError, match="different architecture"):
         timm_swinv2.infer_config(tensors)
+
+
+def test_cli_convert_with_window_flags(tmp_path, capsys):
+    from keras_swin.cli import main
+
+    lone = _copy(tmp_path, record=False)
+    out = tmp_path / "v2.weights.h5"
+    assert main(["convert", str(lone), str(out)]) == 1
+    assert "window_size=" in capsys.readouterr().err
+    argv = ["convert", str(lone), str(out), "--window-size", "16"]
+    assert main(argv + ["--pretrained-window-sizes", "8"]) == 0
+    printed = capsys.readouterr().out
+    assert "(timm_swinv2)" in printed and "window_size=16" in printed
+    assert "pretrained_window_sizes=8" in printed
+    assert "note: " not in printed  # no V2 weight depends on the window
+    assert out.exists()
