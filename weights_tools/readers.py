@@ -541,6 +541,10 @@ def _is_torch_file(spath: str) -> bool:
                 return _zip_prefix(zf.namelist()) is not None
         except Exception:
             return False
+    # As `read_checkpoint`: a safetensors header length whose low byte is
+    # 0x80 must not pass for a pickle's PROTO opcode.
+    if _looks_like_safetensors(head, os.path.getsize(spath)):
+        return False
     return head[:1] == b"\x80"
 
 

@@ -814,3 +814,22 @@ def test_dispatch_unknown_lists_formats(tmp_path):
     assert "model.h5" in msg
     for fmt in (".pth", ".pt", ".bin", ".safetensors", ".npz"):
         assert fmt in msg
+
+
+def test_safetensors_header_length_with_pickle_byte_is_not_torch(tmp_path):
+    # A header length whose low byte is 0x80 (a pickle's PROTO opcode):
+    # the extras of a safetensors file are empty, not a failed unpickling.
+    from safetensors.numpy import save_file
+
+    from weights_tools.readers import read_checkpoint_extras
+
+    path = tmp_path / "model.safetensors"
+    for pad in range(300):
+        save_file(
+            {"w": np.zeros(2, "float32")}, path, metadata={"p": "x" * pad}
+        )
+        if path.read_bytes()[0] == 0x80:
+            break
+    assert path.read_bytes()[0] == 0x80
+    assert read_checkpoint_extras(path) == {}
+    assert read_checkpoint(path)["w"].shape == (2,)
