@@ -508,7 +508,8 @@ def window_notes(config: dict, size=None) -> list[str]:
             size. None sides (any size) give no note.
 
     Returns:
-        One note per stage whose (window, shift) differs, else [].
+        One note per stage whose window, or the shift of its odd blocks,
+        differs; else [].
 
     Example:
         >>> window_notes(config_of_image_size_200_window_12)
@@ -522,7 +523,9 @@ def window_notes(config: dict, size=None) -> list[str]:
     image = config["input_shape"][0]
     notes = []
     for i, (theirs, mine) in enumerate(zip(hf, ours, strict=True)):
-        if theirs != mine:
+        # A stage of one block has no shifted block: only windows count.
+        shifted = config["depths"][i] > 1
+        if theirs[0] != mine[0] or (shifted and theirs[1] != mine[1]):
             notes.append(
                 f"stage {i}: transformers' Swinv2 fixes window {theirs[0]}, "
                 f"shift {theirs[1]} at init (from image_size {image} // "

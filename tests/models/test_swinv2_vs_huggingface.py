@@ -242,3 +242,27 @@ def test_init_time_window_clamp_difference_is_noted(tmp_path):
     assert "uses window 12, shift 6" in notes[0]
     assert notes[1].startswith("stage 3: transformers' Swinv2 fixes window 6")
     assert "uses window 7, shift 0" in notes[1]
+
+
+def test_noted_difference_is_real(tmp_path):
+    # The note is true: where the rules disagree (stage 3 at 200 px:
+    # window 6 in HF, 7 here), the outputs differ from transformers'.
+    config = dict(
+        embed_dim=8,
+        depths=[1, 1, 1, 1],
+        num_heads=[1, 1, 1, 1],
+        window_size=12,
+        image_size=200,
+        num_labels=2,
+    )
+    reference = _hf_model(config, seed=11)
+    reference.save_pretrained(tmp_path)
+    assert len(convert_checkpoint(tmp_path).notes) == 1
+    x = np.random.default_rng(5).standard_normal((1, 200, 200, 3))
+    x = x.astype("float32")
+    with torch.no_grad():
+        logits = reference(
+            torch.from_numpy(x.transpose(0, 3, 1, 2).copy())
+        ).logits.numpy()
+    model = load_checkpoint(tmp_path, classifier_activation=None)
+    assert np.max(np.abs(predict(model, x) - logits)) > 1e-2
