@@ -165,6 +165,34 @@ def test_tiny_folder_is_detected_and_inferred(tiny):
     )
 
 
+def test_base_model_folder_is_headless_and_not_v1(tmp_path):
+    # Swinv2Model: no `swinv2.` prefix, no classifier; the V1 reader's
+    # prefix-free rule must not take it.
+    from weights_tools import hf_format
+    from weights_tools.convert import read_source
+
+    transformers.Swinv2Model(transformers.Swinv2Config(**TINY)).save_pretrained(
+        tmp_path
+    )
+    _, tensors, meta = read_source(tmp_path)
+    assert not any(k.startswith("swinv2.") for k in tensors)
+    assert not hf_format.matches_swin(tensors, meta)
+    assert not hf_format.matches_swin(tensors, None)
+    checkpoint = convert_checkpoint(tmp_path)
+    assert checkpoint.format == "hf_swinv2"
+    assert checkpoint.config["classes"] == 0
+
+
+def test_without_config_json_the_window_must_be_passed(tiny):
+    (tiny / "config.json").unlink()
+    with pytest.raises(ConversionError, match="pass window_size="):
+        convert_checkpoint(tiny)
+    checkpoint = convert_checkpoint(tiny, window_size=4)
+    assert checkpoint.format == "hf_swinv2"
+    assert checkpoint.config["window_size"] == 4
+    assert checkpoint.config["classes"] == 3
+
+
 def test_unknown_and_missing_tensors_are_named_at_once(tiny):
     extra = "swinv2.encoder.layers.0.blocks.0.attention.self.extra"
     key_bias = "swinv2.encoder.layers.1.blocks.0.attention.self.key.bias"
