@@ -185,6 +185,10 @@ class SwinBackbone(keras.Model):
         ['P2', 'P3', 'P4', 'P5']
     """
 
+    #: Constructor arguments stored by `get_config` (a subclass adds its
+    #: own).
+    _ARGUMENTS = _ARGUMENTS
+
     def __init__(
         self,
         embed_dim: int = 96,
@@ -256,10 +260,11 @@ class SwinBackbone(keras.Model):
         outputs = {}
         for i, (depth, heads) in enumerate(zip(depths, num_heads, strict=True)):
             dim = embed_dim * 2**i
-            x = SwinStage(
-                dim,
-                depth,
-                heads,
+            x = self._make_stage(
+                i,
+                dim=dim,
+                depth=depth,
+                num_heads=heads,
                 window_size=window_size,
                 mlp_ratio=mlp_ratio,
                 qkv_bias=qkv_bias,
@@ -270,18 +275,13 @@ class SwinBackbone(keras.Model):
                 layer_norm_epsilon=layer_norm_epsilon,
                 window_mode=window_mode,
                 gradient_checkpointing=gradient_checkpointing,
-                name=f"layers_{i}",
             )(x)
             if i in out_indices:
                 outputs[pyramid_level(i)] = keras.layers.LayerNormalization(
                     epsilon=layer_norm_epsilon, name=f"norm{i}"
                 )(x)
             if i < len(depths) - 1:
-                x = PatchMerging(
-                    dim,
-                    layer_norm_epsilon=layer_norm_epsilon,
-                    name=f"layers_{i}_downsample",
-                )(x)
+                x = self._make_merging(i, dim, layer_norm_epsilon)(x)
         # Ordered by level, whatever the order of out_indices.
         outputs = {k: outputs[k] for k in sorted(outputs, key=_level)}
         super().__init__(inputs=image, outputs=outputs, name=name, **kwargs)
@@ -312,6 +312,41 @@ class SwinBackbone(keras.Model):
         self.preprocessing = preprocessing
         self.pyramid_outputs = outputs
 
+    def _make_stage(self, index: int, **arguments) -> keras.layers.Layer:
+        """Stage `index` (`layers_{index}`): the hook a V2 backbone replaces.
+
+        Called while the graph is built, before `keras.Model.__init__`.
+
+        Args:
+            index: the stage, 0 = stride 4.
+            **arguments: `SwinStage` arguments (`dim`, `depth`,
+                `num_heads`, `window_size`, `qk_scale`, `window_mode`,
+                ...) without the name.
+
+        Returns:
+            The stage layer, (B, H, W, C) -> (B, H, W, C).
+        """
+        return SwinStage(**arguments, name=f"layers_{index}")
+
+    def _make_merging(
+        self, index: int, dim: int, layer_norm_epsilon: float
+    ) -> keras.layers.Layer:
+        """The patch merging after stage `index` (`layers_{index}_downsample`).
+
+        Args:
+            index: the stage it follows.
+            dim: the stage's channels C.
+            layer_norm_epsilon: epsilon of its LayerNorm.
+
+        Returns:
+            The layer, (B, H, W, C) -> (B, ceil(H/2), ceil(W/2), 2C).
+        """
+        return PatchMerging(
+            dim,
+            layer_norm_epsilon=layer_norm_epsilon,
+            name=f"layers_{index}_downsample",
+        )
+
     @property
     def pyramid_outputs(self) -> dict:
         """{"P{i+2}": KerasTensor (B, H_i, W_i, C_i)}: the output maps.
@@ -327,7 +362,7 @@ class SwinBackbone(keras.Model):
 
     def get_config(self) -> dict:
         config = {"name": self.name, "trainable": self.trainable}
-        for key in _ARGUMENTS:
+        for key in self._ARGUMENTS:
             value = getattr(self, key)
             config[key] = list(value) if isinstance(value, tuple) else value
         config["preprocessing"] = recorded_preprocessing(
