@@ -37,6 +37,7 @@ _EXPORTS = {
     "SwinV2Tiny": "keras_swin.applications",
     "SWINV2_CONFIGS": "keras_swin.models.swin_v2",
     "SwinBackbone": "keras_swin.models.swin_backbone",
+    "SwinBackboneV2": "keras_swin.models.swin_backbone_v2",
     "SwinUperNet": "keras_swin.applications",
     "UperNet": "keras_swin.models.upernet",
     "UPERNET_CONFIGS": "keras_swin.models.upernet",
@@ -79,11 +80,12 @@ __getattr__, __dir__ = lazy_exports(
 
 #: Modules whose import registers this package's serialisable classes:
 #: every layer, and the model subclasses a `.keras` file may name
-#: (`keras_swin>SwinBackbone`, also inside KerasHub task models, and
-#: `keras_swin>UperNet`).
+#: (`keras_swin>SwinBackbone` and `SwinBackboneV2`, also inside KerasHub
+#: task models, and `keras_swin>UperNet`).
 _REGISTERING = (
     "keras_swin.layers",
     "keras_swin.models.swin_backbone",
+    "keras_swin.models.swin_backbone_v2",
     "keras_swin.models.upernet",
 )
 

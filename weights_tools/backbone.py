@@ -6,7 +6,9 @@ dict non-strictly, so the final `norm` and the `head` go unused and the
 per-output LayerNorms `norm{i}` keep their fresh initialisation (weight
 1, bias 0). `as_backbone` does the same to a converted checkpoint of any
 Swin format (official, timm, Hugging Face), for the `"swin_backbone"`
-family, and says so in the notes.
+family, and says so in the notes. A Swin V2 classification checkpoint
+(family `"swin_v2"`) becomes a `"swin_v2_backbone"` the same way; no
+official V2 dense checkpoint exists.
 """
 
 from __future__ import annotations
@@ -23,7 +25,10 @@ from weights_tools.convert import Checkpoint, convert_checkpoint
 #: Source of the arrays of a per-output LayerNorm that starts fresh.
 NEW_NORM = "(new LayerNorm: gamma 1, beta 0)"
 
-_FAMILIES = ("swin", dense_swin.FAMILY, mmseg_upernet.FAMILY)
+#: The model family of dense Swin V2 backbones (`SwinBackboneV2`).
+V2_FAMILY = "swin_v2_backbone"
+
+_FAMILIES = ("swin", "swin_v2", dense_swin.FAMILY, mmseg_upernet.FAMILY)
 
 
 def _copy(converted: Converted) -> Converted:
@@ -50,6 +55,57 @@ def _stage_windows(converted: Converted, stages: int, source: str) -> list:
         side = math.isqrt(table.shape[0])
         windows.append((side + 1) // 2)
     return windows
+
+
+def _trained_windows(config: dict) -> list[int]:
+    """The window each V2 stage's position MLP was trained at.
+
+    A stage's `pretrained_window_sizes` entry when set, else the window
+    the classifier ran it at: `window_size`, or the stage's map side at
+    the checkpoint's input size where the classification code clamped
+    the window to a smaller map.
+    """
+    window = int(config["window_size"])
+    height, width = config["input_shape"][:2]
+    patch = int(config["patch_size"])
+    trained = []
+    for i, pretrained in enumerate(config["pretrained_window_sizes"]):
+        side = window
+        if height is not None and width is not None:
+            # (H/p, W/p) halved (rounded up) by each merging before stage i.
+            grid = [-(-size // patch) for size in (height, width)]
+            for _ in range(i):
+                grid = [-(-g // 2) for g in grid]
+            side = min(window, *grid)
+        trained.append(int(pretrained) or side)
+    return trained
+
+
+def _v2_windows(checkpoint: Checkpoint, source: str):
+    """(window, pretrained_window_sizes, notes) of a V2 dense backbone.
+
+    The dense backbone never clamps the window, so a stage the classifier
+    ran at a window clamped to its map keeps that window as its
+    pre-training window: its MLP then reads the coordinates it was
+    trained on, spread over the full window.
+    """
+    config = checkpoint.config
+    window = int(config["window_size"])
+    trained = _trained_windows(config)
+    notes = []
+    for i, (side, stored) in enumerate(
+        zip(trained, config["pretrained_window_sizes"], strict=True)
+    ):
+        if side < window and not stored:
+            notes.append(
+                f"{source}: stage {i} ran at a window of {side} (clamped "
+                f"to its {side}x{side} map by the classification code); "
+                f"the backbone runs it at window {window} "
+                "(window_mode='pad') with pretrained_window_size "
+                f"{side}, so its position MLP reads the coordinates it "
+                "was trained on."
+            )
+    return window, tuple(trained), notes
 
 
 def _check_out_indices(out_indices, stages: int) -> tuple[int, ...]:
@@ -91,6 +147,16 @@ def as_backbone(checkpoint, out_indices=(0, 1, 2, 3)) -> Checkpoint:
     small map (e.g. a 64 px model with window 4, whose last stage map is
     2x2) is an error.
 
+    From a Swin V2 classification checkpoint (family `"swin_v2"`): the
+    same, for family `"swin_v2_backbone"` (`SwinBackboneV2`). No V2
+    weight depends on the window, so nothing is checked or resampled:
+    `pretrained_window_sizes` names, per stage, the window its position
+    MLP was trained at (the checkpoint's own `pretrained_window_sizes`,
+    else the window the classifier ran the stage at, clamped or not).
+    Building with a larger `window_size` is then the paper's fine-tuning
+    at a larger window (8 -> 16): same weights, the new window's
+    coordinates scaled by the trained one.
+
     Args:
         checkpoint: a `Checkpoint` (`convert_checkpoint`), or a path
             converted first.
@@ -98,9 +164,10 @@ def as_backbone(checkpoint, out_indices=(0, 1, 2, 3)) -> Checkpoint:
 
     Returns:
         A new `Checkpoint` (the argument is not changed): same source,
-        format, preprocessing and metadata; family `"swin_backbone"`;
-        config with `window_mode="pad"`, `out_indices`,
-        `pretrain_image_size` (the checkpoint's input side),
+        format, preprocessing and metadata; family `"swin_backbone"`
+        (`"swin_v2_backbone"` from V2, its config with
+        `pretrained_window_sizes`); config with `window_mode="pad"`,
+        `out_indices`, `pretrain_image_size` (the checkpoint's input side),
         `input_shape=(None, None, C)` and `classes=0`.
 
     Raises:
@@ -129,10 +196,13 @@ def as_backbone(checkpoint, out_indices=(0, 1, 2, 3)) -> Checkpoint:
     stages = len(config["depths"])
     out_indices = _check_out_indices(out_indices, stages)
     converted = _copy(checkpoint.weights)
-    window = dense_swin.check_full_windows(
-        _stage_windows(converted, stages, source), source
-    )
     notes = []
+    if checkpoint.family == "swin_v2":
+        window, trained, notes = _v2_windows(checkpoint, source)
+    else:
+        window = dense_swin.check_full_windows(
+            _stage_windows(converted, stages, source), source
+        )
     heads = _move_to_ignored(converted, "decode_head/") + _move_to_ignored(
         converted, "auxiliary_head/"
     )
@@ -185,16 +255,20 @@ def as_backbone(checkpoint, out_indices=(0, 1, 2, 3)) -> Checkpoint:
             f"{height}x{width} input; the backbone needs a square "
             "pre-training size."
         )
-    if checkpoint.family != "swin":
+    if checkpoint.family not in ("swin", "swin_v2"):
         pretrain = config["pretrain_image_size"]
     else:
         pretrain = height if height is not None else 224
-    config = dense_swin.backbone_config(config, out_indices, window, pretrain)
+    family = dense_swin.FAMILY
+    backbone = dense_swin.backbone_config(config, out_indices, window, pretrain)
+    if checkpoint.family == "swin_v2":
+        family = V2_FAMILY
+        backbone["pretrained_window_sizes"] = trained
     return Checkpoint(
         source=source,
         format=checkpoint.format,
-        family=dense_swin.FAMILY,
-        config=config,
+        family=family,
+        config=backbone,
         weights=converted,
         preprocessing=dict(checkpoint.preprocessing),
         meta=checkpoint.meta,

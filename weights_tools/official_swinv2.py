@@ -342,7 +342,10 @@ def infer_config(
     window = check_int(window, "window_size", "window size", "the checkpoint")
     if pretrained is None:
         pretrained = (0,) * len(depths)
-    image = _image_size(tensors, windows, window, patch) or 256
+    # The image size from the window the checkpoint ran at, not from a
+    # `window_size` override (a larger window at fine-tuning time).
+    stored = window if windows is None else windows[0]
+    image = _image_size(tensors, windows, stored, patch) or 256
 
     fc1 = tensors["layers.0.blocks.0.mlp.fc1.weight"]
     head = tensors.get("head.weight")

@@ -19,6 +19,7 @@ from keras_swin.models.swin import (
     swin_feature_model,
 )
 from keras_swin.models.swin_backbone import SwinBackbone
+from keras_swin.models.swin_backbone_v2 import SwinBackboneV2
 from keras_swin.models.swin_v2 import (
     SWINV2_CONFIGS,
     SWINV2_RELEASE_CONFIGS,
@@ -35,6 +36,7 @@ __all__ = [
     "SWINV2_CONFIGS",
     "SWINV2_RELEASE_CONFIGS",
     "SwinBackbone",
+    "SwinBackboneV2",
     "VIT_CONFIGS",
     "SwinTransformer",
     "SwinTransformerV2",

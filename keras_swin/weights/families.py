@@ -25,7 +25,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from keras_swin.models import swin, swin_backbone, swin_v2, upernet, vit
+from keras_swin.models import (
+    swin,
+    swin_backbone,
+    swin_backbone_v2,
+    swin_v2,
+    upernet,
+    vit,
+)
 from weights_tools.common import Converter
 from weights_tools.formats import CONVERTERS
 
@@ -354,6 +361,17 @@ FAMILIES: dict[str, Family] = {
             builder=swin_backbone.SwinBackbone,
             application="SwinBackbone",
             configs=swin.SWIN_CONFIGS,
+            variant_keys=("embed_dim", "depths", "num_heads"),
+            release_arguments=dict(patch_size=4),
+            headless_pooling=lambda config: None,
+            release_name=_swin_release,
+            checkpoint_arguments=backbone_arguments,
+        ),
+        Family(
+            name="swin_v2_backbone",
+            builder=swin_backbone_v2.SwinBackboneV2,
+            application="SwinBackboneV2",
+            configs=swin_v2.SWINV2_CONFIGS,
             variant_keys=("embed_dim", "depths", "num_heads"),
             release_arguments=dict(patch_size=4),
             headless_pooling=lambda config: None,

@@ -25,8 +25,9 @@ SIZE = 64
 CLASSES = 3
 
 
-def _swin(out_indices, image_shape=(None, None, 3)):
-    return SwinBackbone(
+def _swin(out_indices, image_shape=(None, None, 3), backbone=SwinBackbone):
+    # `backbone`: SwinBackboneV2 in its tests, which reuse these builders.
+    return backbone(
         embed_dim=8,
         depths=(1, 1, 1, 1),
         num_heads=(1, 1, 2, 2),
@@ -37,10 +38,11 @@ def _swin(out_indices, image_shape=(None, None, 3)):
     )
 
 
-def _retinanet(image_shape=(SIZE, SIZE, 3), preprocessor=None):
+def _retinanet(image_shape=(SIZE, SIZE, 3), preprocessor=None, encoder=_swin):
     # P3-P5 of the Swin feed the FPN (stage 0 is not read, so it has no
-    # output norm); the FPN adds nothing coarser (max_level 5).
-    swin = _swin((1, 2, 3))
+    # output norm); the FPN adds nothing coarser (max_level 5). `encoder`
+    # makes the Swin from its out_indices.
+    swin = encoder((1, 2, 3))
     backbone = keras_hub.models.RetinaNetBackbone(
         image_encoder=swin,
         min_level=3,
@@ -58,9 +60,9 @@ def _retinanet(image_shape=(SIZE, SIZE, 3), preprocessor=None):
     return detector, swin
 
 
-def _deeplab(image_shape=(SIZE, SIZE, 3)):
+def _deeplab(image_shape=(SIZE, SIZE, 3), encoder=_swin):
     # DeepLabV3+ reads P2 (decoder) and P5 (atrous pyramid) only.
-    swin = _swin((0, 3))
+    swin = encoder((0, 3))
     backbone = keras_hub.models.DeepLabV3Backbone(
         image_encoder=swin,
         low_level_feature_key="P2",
