@@ -79,6 +79,35 @@ def test_out_indices_and_frozen_stages():
     }
 
 
+@pytest.mark.skipif(BACKEND != "tensorflow", reason="TensorFlow graph only")
+@pytest.mark.parametrize("window_mode", ["pad", "clamp"])
+def test_tensorflow_graph_with_unknown_size(window_mode):
+    import tensorflow as tf
+
+    # 100x140, window 8 from 4: stage maps 25x35, 13x18, 7x9, 4x5, the
+    # last two not larger than the window (clamp: the window is the map's
+    # side, found in the graph; pad: 8, padded and shifted).
+    model = SwinBackboneV2(
+        **TINY,
+        window_size=8,
+        pretrained_window_sizes=4,
+        window_mode=window_mode,
+    )
+    images = np.random.default_rng(4).normal(size=(1, 100, 140, 3))
+    eager = model(images)
+    graph = tf.function(
+        lambda x: model(x),
+        input_signature=[tf.TensorSpec((None, None, None, 3), tf.float32)],
+    )
+    traced = graph(tf.constant(images, tf.float32))
+    # Measured: pad 0; clamp 4.3e-6 (the graph computes the clamped
+    # window's coordinate table itself, eager mode takes numpy's).
+    for level in eager:
+        np.testing.assert_allclose(
+            traced[level].numpy(), eager[level].numpy(), atol=1e-5
+        )
+
+
 def test_v2_layers_and_no_qk_scale():
     backbone = SwinBackboneV2(**TINY, window_size=4)
     assert type(backbone.get_layer("layers_0")).__name__ == "SwinStageV2"
