@@ -30,6 +30,8 @@ from weights_tools.pth import read_pth
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "swinv2_official"
 W8 = GOLDEN / "v2_e24_w8_256" / "checkpoint.pth"
+#: A timm `swinv2_*_window8_256` model folder (model.safetensors).
+TIMM_W8 = GOLDEN.parent / "timm_swinv2" / "timm_swinv2_e24_w8_256"
 TINY = dict(embed_dim=24, depths=(2, 2, 2, 2), num_heads=(1, 2, 3, 6))
 
 
@@ -174,8 +176,13 @@ def test_stages_equal_the_classifier_stages():
         )
 
 
-def test_classification_checkpoint_as_backbone():
-    backbone = keras_swin.load_backbone(W8)
+@pytest.mark.parametrize(
+    "path",
+    [W8, TIMM_W8],
+    ids=["official_pth", "timm_safetensors"],
+)
+def test_classification_checkpoint_as_backbone(path):
+    backbone = keras_swin.load_backbone(path)
     assert isinstance(backbone, SwinBackboneV2)
     assert backbone.window_mode == "pad"
     assert backbone.window_size == 8
@@ -189,7 +196,7 @@ def test_classification_checkpoint_as_backbone():
     # Stages 0-2 (64, 32, 16 px maps, window 8) are laid out as in the
     # classifier (the last, 8x8, is shifted only in the backbone): their
     # outputs are the classifier's through a fresh LayerNorm.
-    classifier = keras_swin.load_checkpoint(W8)
+    classifier = keras_swin.load_checkpoint(path)
     stages = swin_feature_model(classifier)
     images = np.load(W8.parent / "inputs_nhwc.npy")[:1]
     expected = _predict(stages, images)
