@@ -193,6 +193,25 @@ def test_without_config_json_the_window_must_be_passed(tiny):
     assert checkpoint.config["classes"] == 3
 
 
+def test_stored_buffers_are_checked_and_dropped(tmp_path):
+    # transformers does not save the coordinate tables and indices; a file
+    # that has them (written by other tools) must hold transformers' own.
+    reference = _hf_model(TINY, seed=7)
+    reference.save_pretrained(tmp_path)
+    buffers = {
+        f"swinv2.{k}": v.numpy()
+        for k, v in reference.swinv2.named_buffers()
+        if k.endswith(("relative_coords_table", "relative_position_index"))
+    }
+    assert len(buffers) == 4
+    _edit_tensors(tmp_path, lambda t: t.update(buffers))
+    checkpoint = convert_checkpoint(tmp_path)
+    assert not any("relative" in s for s in checkpoint.weights.sources.values())
+    _edit_config(tmp_path, pretrained_window_sizes=[8, 8])
+    with pytest.raises(ConversionError, match="buffers of stage 0"):
+        convert_checkpoint(tmp_path)
+
+
 def test_unknown_and_missing_tensors_are_named_at_once(tiny):
     extra = "swinv2.encoder.layers.0.blocks.0.attention.self.extra"
     key_bias = "swinv2.encoder.layers.1.blocks.0.attention.self.key.bias"
