@@ -63,7 +63,12 @@ def _trained_windows(config: dict) -> list[int]:
     A stage's `pretrained_window_sizes` entry when set, else the window
     the classifier ran it at: `window_size`, or the stage's map side at
     the checkpoint's input size where the classification code clamped
-    the window to a smaller map.
+    the window to a smaller map (0 for a 1 x 1 map).
+
+    Example:
+        >>> _trained_windows(dict(window_size=8, input_shape=(32, 32, 3),
+        ...     patch_size=4, pretrained_window_sizes=(0, 0, 0, 0)))
+        [8, 4, 2, 0]
     """
     window = int(config["window_size"])
     height, width = config["input_shape"][:2]
@@ -77,7 +82,9 @@ def _trained_windows(config: dict) -> list[int]:
             for _ in range(i):
                 grid = [-(-g // 2) for g in grid]
             side = min(window, *grid)
-        trained.append(int(pretrained) or side)
+        # A 1 x 1 window has no coordinate scale: 0, the table of the
+        # window itself.
+        trained.append(int(pretrained) or (side if side > 1 else 0))
     return trained
 
 
@@ -96,7 +103,7 @@ def _v2_windows(checkpoint: Checkpoint, source: str):
     for i, (side, stored) in enumerate(
         zip(trained, config["pretrained_window_sizes"], strict=True)
     ):
-        if side < window and not stored:
+        if 0 < side < window and not stored:
             notes.append(
                 f"{source}: stage {i} ran at a window of {side} (clamped "
                 f"to its {side}x{side} map by the classification code); "

@@ -220,6 +220,25 @@ def test_clamped_stage_keeps_its_trained_window():
     assert (attn.window_size, attn.pretrained_window_size) == (16, 4)
 
 
+def test_trained_windows_of_clamped_stages():
+    from weights_tools.backbone import _trained_windows
+
+    # 32 px, patch 4, window 8: maps 8, 4, 2, 1; a 1x1 window has no
+    # coordinate scale (0: the table of the window itself).
+    config = dict(
+        window_size=8,
+        input_shape=(32, 40, 3),
+        patch_size=4,
+        pretrained_window_sizes=(0, 0, 0, 0),
+    )
+    assert _trained_windows(config) == [8, 4, 2, 0]
+    config["pretrained_window_sizes"] = (12, 12, 12, 6)
+    assert _trained_windows(config) == [12, 12, 12, 6]
+    config["input_shape"] = (None, None, 3)
+    config["pretrained_window_sizes"] = (0, 0, 0, 0)
+    assert _trained_windows(config) == [8, 8, 8, 8]
+
+
 # The continuous position bias, from the paper's formula (Sec. 3.3) and
 # the official `swin_transformer_v2.py`, in numpy.
 
