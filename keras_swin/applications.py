@@ -30,6 +30,7 @@ from keras_swin.models import upernet
 from keras_swin.weights import pretrained
 from keras_swin.weights.families import Family, get_family
 from keras_swin.weights.loading import (
+    fine_tune_window_arguments,
     load_into,
     load_weights,
     per_call_position_arguments,
@@ -89,6 +90,7 @@ def _build(
     if resolved is not None and resolved.checkpoint is not None:
         # ViT at any size: the embedding stays at the weights' grid.
         config.update(per_call_position_arguments(resolved.checkpoint, config))
+        config.update(fine_tune_window_arguments(resolved.checkpoint, config))
     model = family.builder(**config)
     load_weights(model, resolved, config)
     return model

@@ -273,6 +273,92 @@ def buffer_windows(tensors: dict[str, np.ndarray], depths) -> tuple:
     return windows, pretrained
 
 
+def stage_windows(window: int, image: int, patch: int, stages: int) -> tuple:
+    """The window each stage attends at a square image size.
+
+    A stage whose map is not larger than the window attends the whole map
+    (the official clamp), so its window is the map's side.
+
+    Example:
+        >>> stage_windows(8, 256, 4, 4)
+        (8, 8, 8, 8)
+        >>> stage_windows(12, 192, 4, 4)
+        (12, 12, 12, 6)
+    """
+    side = -(-image // patch)
+    windows = []
+    for _ in range(stages):
+        windows.append(min(window, side))
+        side = -(-side // 2)
+    return tuple(windows)
+
+
+def trained_windows(windows, pretrained) -> tuple:
+    """The window each stage's position MLP was trained at.
+
+    The paper's fine-tuning rule: a model run at another window keeps the
+    coordinate scale of training, i.e. `pretrained_window_sizes` set to
+    the windows the weights were trained at: their own pre-training
+    window P where they have one, else the stage's window (a 1 x 1 window
+    has no scale: 0).
+
+    Args:
+        windows: each stage's window in training (`stage_windows`).
+        pretrained: the weights' own `pretrained_window_sizes`.
+
+    Returns:
+        One int per stage.
+
+    Example:
+        >>> trained_windows((8, 8, 8, 8), (0, 0, 0, 0))
+        (8, 8, 8, 8)
+        >>> trained_windows((16, 16, 16, 8), (12, 12, 12, 6))
+        (12, 12, 12, 6)
+    """
+    return tuple(
+        int(p) or (int(w) if w > 1 else 0)
+        for w, p in zip(windows, pretrained, strict=True)
+    )
+
+
+def fine_tune_pretrained(config: dict, window: int, overrides) -> tuple:
+    """`pretrained_window_sizes` for the checkpoint `config` run at `window`.
+
+    The checkpoint's own values at its own window, or when the caller
+    passes them; at another window, `trained_windows` (the paper's
+    fine-tuning rule), so that the position MLPs see the coordinate scale
+    they were trained on.
+
+    Args:
+        config: the checkpoint's inferred arguments at its own window
+            (`window_size`, `pretrained_window_sizes`, `input_shape`,
+            `patch_size`, `depths`).
+        window: the window the model will be built with.
+        overrides: the caller's values (`pretrained_window_sizes` wins).
+
+    Returns:
+        One int per stage.
+
+    Example:
+        >>> fine_tune_pretrained(dict(window_size=8, input_shape=(256, 256,
+        ...     3), patch_size=4, depths=(2, 2, 6, 2),
+        ...     pretrained_window_sizes=(0, 0, 0, 0)), 16, {})
+        (8, 8, 8, 8)
+    """
+    stored = tuple(config["pretrained_window_sizes"])
+    if (overrides or {}).get("pretrained_window_sizes") is not None:
+        return stored
+    if window == config["window_size"]:
+        return stored
+    windows = stage_windows(
+        config["window_size"],
+        int(config["input_shape"][0]),
+        config["patch_size"],
+        len(config["depths"]),
+    )
+    return trained_windows(windows, stored)
+
+
 def _image_size(tensors, windows, window: int, patch: int) -> int | None:
     sizes = {}
     for key, mask in tensors.items():
@@ -346,6 +432,20 @@ def infer_config(
     # `window_size` override (a larger window at fine-tuning time).
     stored = window if windows is None else windows[0]
     image = _image_size(tensors, windows, stored, patch) or 256
+    if windows is not None and window != stored:
+        # Another window than the checkpoint's: the paper's fine-tuning
+        # rule, unless the caller passes pretrained_window_sizes.
+        pretrained = fine_tune_pretrained(
+            dict(
+                window_size=stored,
+                input_shape=(image, image),
+                patch_size=int(patch),
+                depths=depths,
+                pretrained_window_sizes=pretrained,
+            ),
+            window,
+            overrides,
+        )
 
     fc1 = tensors["layers.0.blocks.0.mlp.fc1.weight"]
     head = tensors.get("head.weight")

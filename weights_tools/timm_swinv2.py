@@ -317,6 +317,22 @@ def infer_config(
         pretrained, len(depths), "pretrained_window_sizes"
     )
     size = stated.get("img_size")
+    own_window = stated.get("window_size")
+    if own_window is not None and size is not None and window != own_window:
+        # Another window than the weights': the paper's fine-tuning rule.
+        config["pretrained_window_sizes"] = (
+            official_swinv2.fine_tune_pretrained(
+                dict(
+                    window_size=own_window,
+                    input_shape=(size, size),
+                    patch_size=config["patch_size"],
+                    depths=depths,
+                    pretrained_window_sizes=config["pretrained_window_sizes"],
+                ),
+                window,
+                overrides,
+            )
+        )
     if "img_size" in overrides:
         size = _side(overrides["img_size"], "img_size")
     if overrides.get("input_shape") is not None:

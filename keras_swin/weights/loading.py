@@ -32,6 +32,7 @@ import warnings
 from dataclasses import dataclass
 
 import keras
+import numpy as np
 
 from keras_swin.imagenet import id2label_names
 from keras_swin.layers import PreprocessingInfo
@@ -46,6 +47,7 @@ from weights_tools.convert import (
     convert_checkpoint,
     fit_checkpoint,
 )
+from weights_tools.official_swinv2 import fine_tune_pretrained
 
 #: Frames of these packages are skipped so that a warning names the
 #: user's line that built or loaded the model.
@@ -259,6 +261,43 @@ def per_call_position_arguments(checkpoint: Checkpoint, config: dict) -> dict:
         for key, value in zip(_PER_CALL_POSITION, values, strict=True)
         if config.get(key) is None
     }
+
+
+def fine_tune_window_arguments(checkpoint: Checkpoint, config: dict) -> dict:
+    """`pretrained_window_sizes` for Swin V2 weights at another window.
+
+    No Swin V2 weight depends on the window, so a model of any window
+    takes them unchanged; what must follow them is the scale of the
+    position MLP's coordinates. A model built with another window than
+    the weights' and without `pretrained_window_sizes` (0, the default)
+    gets the windows the weights were trained at, the paper's
+    fine-tuning rule (`weights_tools.official_swinv2.fine_tune_pretrained`).
+
+    Args:
+        checkpoint: the converted checkpoint or release.
+        config: the builder arguments so far.
+
+    Returns:
+        `{"pretrained_window_sizes": ...}`, or an empty dict (not Swin V2
+        weights, the weights' own window, or values the caller set).
+
+    Example:
+        >>> fine_tune_window_arguments(
+        ...     convert_checkpoint("swinv2_tiny_patch4_window8_256.pth"),
+        ...     dict(window_size=16, pretrained_window_sizes=0))
+        {'pretrained_window_sizes': (8, 8, 8, 8)}
+    """
+    stored = checkpoint.config
+    window = config.get("window_size")
+    given = config.get("pretrained_window_sizes")
+    if (
+        stored.get("pretrained_window_sizes") is None
+        or window is None
+        or window == stored.get("window_size")
+        or any(int(p) for p in np.ravel(given if given is not None else 0))
+    ):
+        return {}
+    return {"pretrained_window_sizes": fine_tune_pretrained(stored, window, {})}
 
 
 def preprocessing_for(checkpoint: Checkpoint, classes: int) -> dict:

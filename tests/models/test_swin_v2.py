@@ -366,3 +366,35 @@ def test_clamped_stage_attends_its_whole_map_without_shift():
         math.log(10.0),
         rel_tol=1e-6,
     )
+
+
+def test_another_window_keeps_the_trained_coordinate_scale():
+    """The paper's fine-tuning rule: at another window, the position MLPs
+    see coordinates spread over the windows they were trained at."""
+    path = golden("swinv2_official", CASES[0], "checkpoint.pth")
+    assert checkpoint_config(path, window_size=16)[
+        "pretrained_window_sizes"
+    ] == (8, 8, 8, 8)
+    # The caller's values win, and the checkpoint's own window keeps its.
+    assert checkpoint_config(
+        path, window_size=16, pretrained_window_sizes=(0, 0, 0, 0)
+    )["pretrained_window_sizes"] == (0, 0, 0, 0)
+    # A fine-tune keeps its pre-training windows at any window.
+    w16 = golden("swinv2_official", CASES[1], "checkpoint.pth")
+    assert checkpoint_config(w16, window_size=24)[
+        "pretrained_window_sizes"
+    ] == (8, 8, 8, 4)
+    from keras_swin import SwinTransformerV2 as WithWeights
+
+    model = WithWeights(
+        embed_dim=24,
+        depths=(2, 2, 2, 2),
+        num_heads=(1, 2, 3, 6),
+        window_size=16,
+        classes=10,
+        input_shape=(256, 256, 3),
+        weights=path,
+    )
+    assert [
+        model.get_layer(f"layers_{i}").pretrained_window_size for i in range(4)
+    ] == [8, 8, 8, 8]
