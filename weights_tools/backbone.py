@@ -18,7 +18,7 @@ import os
 
 import numpy as np
 
-from weights_tools import dense_swin, mmseg_upernet
+from weights_tools import dense_swin, mmseg_upernet, official_swinv2
 from weights_tools.common import ConversionError, Converted
 from weights_tools.convert import Checkpoint, convert_checkpoint
 
@@ -70,22 +70,14 @@ def _trained_windows(config: dict) -> list[int]:
         ...     patch_size=4, pretrained_window_sizes=(0, 0, 0, 0)))
         [8, 4, 2, 0]
     """
-    window = int(config["window_size"])
-    height, width = config["input_shape"][:2]
-    patch = int(config["patch_size"])
-    trained = []
-    for i, pretrained in enumerate(config["pretrained_window_sizes"]):
-        side = window
-        if height is not None and width is not None:
-            # (H/p, W/p) halved (rounded up) by each merging before stage i.
-            grid = [-(-size // patch) for size in (height, width)]
-            for _ in range(i):
-                grid = [-(-g // 2) for g in grid]
-            side = min(window, *grid)
-        # A 1 x 1 window has no coordinate scale: 0, the table of the
-        # window itself.
-        trained.append(int(pretrained) or (side if side > 1 else 0))
-    return trained
+    pretrained = config["pretrained_window_sizes"]
+    windows = official_swinv2.stage_windows(
+        int(config["window_size"]),
+        config["input_shape"],
+        int(config["patch_size"]),
+        len(pretrained),
+    )
+    return list(official_swinv2.trained_windows(windows, pretrained))
 
 
 def _v2_windows(checkpoint: Checkpoint, source: str):

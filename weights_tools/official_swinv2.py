@@ -273,11 +273,21 @@ def buffer_windows(tensors: dict[str, np.ndarray], depths) -> tuple:
     return windows, pretrained
 
 
-def stage_windows(window: int, image: int, patch: int, stages: int) -> tuple:
-    """The window each stage attends at a square image size.
+def stage_windows(window: int, image, patch: int, stages: int) -> tuple:
+    """The window each stage attends at an image size.
 
     A stage whose map is not larger than the window attends the whole map
-    (the official clamp), so its window is the map's side.
+    (the official clamp), so its window is the map's smaller side. An
+    unknown size (None) leaves every stage at `window`.
+
+    Args:
+        window: the model's window side.
+        image: the image side, or (height, width); None sides allowed.
+        patch: the patch side.
+        stages: the number of stages.
+
+    Returns:
+        One int per stage.
 
     Example:
         >>> stage_windows(8, 256, 4, 4)
@@ -285,11 +295,15 @@ def stage_windows(window: int, image: int, patch: int, stages: int) -> tuple:
         >>> stage_windows(12, 192, 4, 4)
         (12, 12, 12, 6)
     """
-    side = -(-image // patch)
+    sizes = (image, image) if isinstance(image, int) else tuple(image)[:2]
+    if None in sizes:
+        return (window,) * stages
+    # (H/p, W/p), halved (rounded up) by each merging.
+    grid = [-(-int(size) // patch) for size in sizes]
     windows = []
     for _ in range(stages):
-        windows.append(min(window, side))
-        side = -(-side // 2)
+        windows.append(min(window, *grid))
+        grid = [-(-g // 2) for g in grid]
     return tuple(windows)
 
 
@@ -352,7 +366,7 @@ def fine_tune_pretrained(config: dict, window: int, overrides) -> tuple:
         return stored
     windows = stage_windows(
         config["window_size"],
-        int(config["input_shape"][0]),
+        config["input_shape"],
         config["patch_size"],
         len(config["depths"]),
     )
