@@ -90,8 +90,48 @@ _REGISTERING = (
 )
 
 
-def _register_layers() -> None:
-    """Imports the modules that register this package's classes with Keras."""
+#: Set when Keras finished importing while a module of this package was
+#: itself being imported (`import keras_swin.models` before Keras): the
+#: registering modules then cannot be imported yet, and registration
+#: waits for the end of `keras_swin.layers` / `keras_swin.models`.
+_DEFERRED = False
+
+
+def _importing_own_modules(finishing: str = "") -> bool:
+    """Whether a `keras_swin` module other than `finishing` is mid-import."""
+    return any(
+        getattr(getattr(module, "__spec__", None), "_initializing", False)
+        for name, module in list(sys.modules.items())
+        if name.startswith("keras_swin.") and name != finishing
+    )
+
+
+def _finish_registration(package: str) -> None:
+    """Runs a registration deferred by `_register_layers`.
+
+    Called at the end of `keras_swin/layers/__init__.py` and
+    `keras_swin/models/__init__.py`, once their names exist.
+
+    Args:
+        package: the package whose import is finishing.
+    """
+    global _DEFERRED
+    if _DEFERRED and not _importing_own_modules(finishing=package):
+        _DEFERRED = False
+        _register_layers(finishing=package)
+
+
+def _register_layers(finishing: str = "") -> None:
+    """Imports the modules that register this package's classes with Keras.
+
+    Args:
+        finishing: a package whose import is at its end (its names all
+            exist), when called from `_finish_registration`.
+    """
+    global _DEFERRED
+    if _importing_own_modules(finishing):
+        _DEFERRED = True
+        return
     try:
         for module in _REGISTERING:
             importlib.import_module(module)

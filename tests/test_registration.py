@@ -119,3 +119,34 @@ def test_hook_removes_itself_and_restores_the_loader():
     assert lines[0] == "False"
     assert "_WrappedLoader" not in lines[1]
     assert lines[2] == "True"
+
+
+@_TORCH_LEG
+@pytest.mark.parametrize(
+    "first",
+    [
+        "keras_swin.models",
+        "keras_swin.models.swin",
+        "keras_swin.layers",
+        "keras_swin.layers.attention",
+        "keras_swin.weights.families",
+    ],
+)
+def test_a_submodule_imported_before_keras_still_registers_everything(first):
+    """Before: `import keras_swin.models` as a process's first import ran
+    the registration while `models/swin.py` was half imported, so the
+    UperNet import failed and a warning said the layers were not
+    registered; now registration waits for the package's end."""
+    code = (
+        "import warnings\n"
+        "warnings.simplefilter('error')\n"
+        f"import {first}\n"
+        "import keras\n"
+        "names = keras.saving.get_custom_objects()\n"
+        "print(all(f'keras_swin>{n}' in names for n in ('UperNet', "
+        "'SwinBackbone', 'SwinBackboneV2', 'WindowAttentionV2', "
+        "'PatchEmbed')))"
+    )
+    result = _run(code)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split() == ["True"]

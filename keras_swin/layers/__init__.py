@@ -72,3 +72,8 @@ __all__ = [
     "window_partition",
     "window_reverse",
 ]
+
+# Registration that waited for this package's names (keras_swin.__init__).
+_finish = __import__("keras_swin")._finish_registration
+_finish("keras_swin.layers")
+del _finish

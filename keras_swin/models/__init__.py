@@ -44,3 +44,8 @@ __all__ = [
     "swin_feature_model",
     "vit_feature_model",
 ]
+
+# Registration that waited for this package's names (keras_swin.__init__).
+_finish = __import__("keras_swin")._finish_registration
+_finish("keras_swin.models")
+del _finish

@@ -13,6 +13,7 @@ import keras
 
 from keras_swin.layers import PatchMergingV2, SwinStageV2
 from keras_swin.models.swin_backbone import _ARGUMENTS, SwinBackbone
+from keras_swin.models.swin_v2 import _stage_windows
 
 
 @keras.saving.register_keras_serializable(package="keras_swin")
@@ -113,10 +114,6 @@ class SwinBackboneV2(SwinBackbone):
                 "SwinBackboneV2 has no qk_scale: V2 attention scales the "
                 "cosine similarity by a learned temperature (logit_scale)."
             )
-        # Imported here: `import keras_swin` registers this module when
-        # Keras is first imported, which can be from inside `swin.py`
-        # (a partial module that swin_v2 imports from).
-        from keras_swin.models.swin_v2 import _stage_windows
 
         # Read by `_make_stage` while SwinBackbone builds the graph.
         self._stage_pretrained = _stage_windows(

@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import functools
 import importlib
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import keras
@@ -410,31 +407,3 @@ def test_kerashub_deeplab_on_v2(rng):
     ).history
     assert np.isfinite(history["loss"]).all()
     hub._assert_all_changed(before, swin.trainable_weights)
-
-
-@pytest.mark.skipif(
-    BACKEND != "torch", reason="import order only: runs in the torch leg"
-)
-def test_registered_whichever_module_imports_keras_first():
-    # `keras_swin.models.swin` imports Keras first; the hook that then
-    # registers SwinBackboneV2 (for .keras files) must not need the
-    # partial swin.py. (upernet.py does need it, and is not registered
-    # in this order: a warning, older than this backbone.)
-    code = (
-        "import keras_swin.models.swin, keras\n"
-        "print('keras_swin>SwinBackboneV2' in "
-        "keras.saving.get_custom_objects())"
-    )
-    env = dict(os.environ, KERAS_BACKEND=BACKEND)
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.split() == ["True"]
-    # (keras_swin.models registers it again afterwards either way; the
-    # hook's own failure is its warning, which names swin_v2's import.)
-    assert "swin_head" not in result.stderr, result.stderr[-3000:]
