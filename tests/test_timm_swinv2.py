@@ -37,9 +37,13 @@ ARCH = dict(
     input_shape=(256, 256, 3),
 )
 
-#: float32 tolerance per backend (times max(1, max |ref|)); JAX's is
-#: wider, with the measurements in `test_parity_float32`.
-FLOAT32_TOLERANCE = {"torch": 1e-5, "jax": 3e-5, "tensorflow": 1e-5}
+#: float32 tolerance per backend (times max(1, max |ref|)): the official
+#: V2 cases' (tests/models/test_swin_v2.py, same deliberately clamped
+#: logit scales). TensorFlow lands inside 1e-5 on this case (measured in
+#: `test_parity_float32`) but not on the official window-16 case, and
+#: the margin here (81 % of the bound on the features) is rounding luck
+#: another CPU's kernels need not repeat.
+FLOAT32_TOLERANCE = {"torch": 1e-5, "jax": 3e-5, "tensorflow": 3e-5}
 
 
 def _outputs(shape, dtype="float32"):

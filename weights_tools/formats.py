@@ -7,7 +7,9 @@ Each format module declares its `Converter` (`weights_tools.common`):
 (family `swin_backbone`) `dense_swin.CONVERTER` (`official_swin_dense`)
 and `hf_backbone.CONVERTER` (`hf_swin_backbone`), and for Swin + UperNet
 segmenters (family `swin_upernet`) `mmseg_upernet.CONVERTER`
-(`official_swin_upernet`) and `hf_upernet.CONVERTER` (`hf_swin_upernet`).
+(`official_swin_upernet`) and `hf_upernet.CONVERTER` (`hf_swin_upernet`),
+and for Swin V2 (family `swin_v2`) `official_swinv2.CONVERTER`,
+`timm_swinv2.CONVERTER` and `hf_swinv2.CONVERTER`.
 This module lists them once;
 the format names (`format=`, `--format`) and the detection derive from
 the list. Nothing here imports Keras.
