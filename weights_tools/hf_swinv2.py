@@ -54,7 +54,7 @@ import re
 
 import numpy as np
 
-from weights_tools import official_swinv2
+from weights_tools import hf_format, official_swinv2
 from weights_tools.common import (
     ConversionError,
     Converted,
@@ -106,27 +106,13 @@ _BLOCK_NAMES = [
     (r"intermediate\.dense\.", "mlp.fc1."),
     (r"output\.dense\.", "mlp.fc2."),
 ]
-_BLOCK = re.compile(r"(layers\.\d+\.blocks\.\d+\.)(.*)")
 _QUERY = re.compile(r"(layers\.\d+\.blocks\.\d+\.attn\.)query\.weight")
 
 
 def _rename(key: str) -> str:
-    name = key.removeprefix("swinv2.")
-    for pattern, target in _NAMES:
-        new, count = re.subn("^" + pattern, target, name)
-        if count:
-            name = new
-            break
-    match = _BLOCK.fullmatch(name)
-    if match:
-        rest = match[2]
-        for pattern, target in _BLOCK_NAMES:
-            new, count = re.subn("^" + pattern, target, rest)
-            if count:
-                rest = new
-                break
-        name = match[1] + rest
-    return name
+    # Hugging Face Swin's two-level rename (stage/model names, then the
+    # names inside a block), with Swin V2's tables.
+    return hf_format._rename(key, _NAMES, _BLOCK_NAMES, "swinv2.")
 
 
 def official_names(
