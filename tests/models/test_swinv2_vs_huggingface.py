@@ -313,3 +313,39 @@ def test_noted_difference_is_real(tmp_path):
         ).logits.numpy()
     model = load_checkpoint(tmp_path, classifier_activation=None)
     assert np.max(np.abs(predict(model, x) - logits)) > 1e-2
+
+
+@pytest.mark.parametrize("name", ["w8_224", "w16_256_from_w8"])
+def test_every_blocks_attention_matches_transformers(cases, name):
+    """`keras_swin.analysis.attention_model` on a V2 model: every block's
+    probabilities against transformers' (`output_attentions`, hooked on
+    each block), padded stages and a clamped last stage included."""
+    from keras_swin.analysis import attention_model
+
+    folder, x, _, _ = cases(name)
+    reference = transformers.Swinv2ForImageClassification.from_pretrained(
+        folder, attn_implementation="eager"
+    ).eval()
+    hooked = {}
+    handles = []
+    for i, stage in enumerate(reference.swinv2.encoder.layers):
+        for j, block in enumerate(stage.blocks):
+
+            def hook(module, args, output, key=f"layers_{i}_blocks_{j}"):
+                hooked[key] = output[1].detach().numpy()
+
+            handles.append(block.attention.register_forward_hook(hook))
+    with torch.no_grad():
+        reference(
+            torch.from_numpy(x.transpose(0, 3, 1, 2).copy()),
+            output_attentions=True,
+        )
+    for handle in handles:
+        handle.remove()
+    probes = attention_model(load_checkpoint(folder))
+    ours = probes.predict(x, verbose=0, batch_size=len(x))
+    assert sorted(ours) == sorted(hooked)
+    for key, theirs in hooked.items():
+        # (B * nW, heads, M*M, M*M) -> (B, nW, heads, M*M, M*M)
+        theirs = theirs.reshape(ours[key].shape)
+        assert_parity(ours[key], theirs, what=key)
