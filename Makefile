@@ -14,7 +14,8 @@
 #   make bench  set up .venv, then the speed benchmark against PyTorch and
 #               KerasHub (benchmarks/run.py; BENCH_ARGS for its options;
 #               benchmarks/results/latest.md; about 50 min on 2 cores
-#               with the default float32 and bfloat16)
+#               with the default float32 and bfloat16 before the SwinV2-T
+#               row was added, which makes it longer)
 PYTHON ?= python3
 VENV ?= .venv
 BACKENDS ?= tensorflow jax torch
