@@ -297,3 +297,31 @@ def test_imagenet22k_alias_prefers_augreg():
             assert tags["imagenet22k"] == f"{arch}.augreg_in21k"
         else:
             assert tags["imagenet22k"] == f"{arch}.orig_in21k"
+
+
+#: timm's `swinv2_*` pretrained names (its default_cfgs), the same files.
+TIMM_SWINV2 = [
+    "swinv2_tiny_window8_256.ms_in1k",
+    "swinv2_tiny_window16_256.ms_in1k",
+    "swinv2_small_window8_256.ms_in1k",
+    "swinv2_small_window16_256.ms_in1k",
+    "swinv2_base_window8_256.ms_in1k",
+    "swinv2_base_window16_256.ms_in1k",
+    "swinv2_base_window12_192.ms_in22k",
+    "swinv2_large_window12_192.ms_in22k",
+    "swinv2_base_window12to16_192to256.ms_in22k_ft_in1k",
+    "swinv2_base_window12to24_192to384.ms_in22k_ft_in1k",
+    "swinv2_large_window12to16_192to256.ms_in22k_ft_in1k",
+    "swinv2_large_window12to24_192to384.ms_in22k_ft_in1k",
+]
+
+
+@pytest.mark.parametrize("timm_name", TIMM_SWINV2)
+def test_timm_swinv2_names_name_the_official_files(timm_name):
+    from keras_swin.weights.pretrained import get_weights_spec
+
+    spec = get_weights_spec(timm_name)
+    assert spec.family == "swin_v2"
+    assert spec.format == "official_swinv2"
+    arch, tag = timm_name.split(".")
+    assert spec.name == arch.replace("_window", "_patch4_window") + "." + tag

@@ -28,7 +28,12 @@ import warnings
 import keras
 
 from keras_swin.weights.families import get_family
-from keras_swin.weights.releases import DEFAULT_TAGS, PRETRAINED, WeightsSpec
+from keras_swin.weights.releases import (
+    DEFAULT_TAGS,
+    PRETRAINED,
+    TIMM_NAMES,
+    WeightsSpec,
+)
 from weights_tools.convert import (
     Checkpoint,
     convert_checkpoint,
@@ -73,7 +78,9 @@ def available_weights(family: str | None = None) -> list[str]:
 def get_weights_spec(name: str) -> WeightsSpec:
     """The registry entry `name` (an `arch.tag` or a bare `arch`).
 
-    A bare architecture name gives its "imagenet" default.
+    A bare architecture name gives its "imagenet" default. timm's names
+    of the Swin V2 releases (`swinv2_tiny_window8_256.ms_in1k`) name the
+    same entries (`releases.TIMM_NAMES`).
 
     Raises:
         ValueError: unknown name; the message lists close names.
@@ -82,6 +89,7 @@ def get_weights_spec(name: str) -> WeightsSpec:
         >>> get_weights_spec("swin_tiny_patch4_window7_224").classes
         1000
     """
+    name = TIMM_NAMES.get(name, name)
     if name in PRETRAINED:
         return PRETRAINED[name]
     if name in DEFAULT_TAGS and "imagenet" in DEFAULT_TAGS[name]:

@@ -538,6 +538,15 @@ _ENTRIES = (
 #: Every release, by `arch.tag` name.
 PRETRAINED: dict[str, WeightsSpec] = {spec.name: spec for spec in _ENTRIES}
 
+#: timm's names of the Swin V2 releases (`swinv2_tiny_window8_256.ms_in1k`,
+#: `swinv2_base_window12to24_192to384.ms_in22k_ft_in1k`, ...: timm's
+#: `swinv2_*` weights are these official files) -> the registered name.
+TIMM_NAMES: dict[str, str] = {
+    name.replace("_patch4_window", "_window", 1): name
+    for name, spec in PRETRAINED.items()
+    if spec.family == "swin_v2"
+}
+
 #: `arch` -> {"imagenet": 1K weights, "imagenet22k": 22K/21K weights}.
 #: "imagenet" is timm's default 1K tag among the releases above;
 #: "imagenet22k" is Swin's ms_in22k and ViT's augreg_in21k, else orig_in21k.
