@@ -13,12 +13,10 @@ import types
 
 import numpy as np
 import pytest
-from helpers import BACKEND
+from test_benchmark import _case as benchmark_case
 
 from benchmarks import bench
 from keras_swin.models import SWINV2_CONFIGS
-
-TIMING = dict(warmup=1, min_iters=1, min_time=0.0)
 
 #: SwinV2-T (window 8, 256 px) with its 1000-class head: timm's
 #: `swinv2_tiny_window8_256` has 28.35M parameters.
@@ -44,19 +42,8 @@ def tiny_v2(monkeypatch):
 
 
 def _case(**overrides):
-    case = dict(
-        impl="keras_swin",
-        backend=BACKEND,
-        model="swinv2_small",
-        mode="inference",
-        dtype="float32",
-        batch=2,
-        size=32,
-        compile=BACKEND != "torch",
-        **TIMING,
-    )
-    case.update(overrides)
-    return case
+    # test_benchmark's tiny case, on the tiny V2 model registered above.
+    return benchmark_case(**{"model": "swinv2_small", **overrides})
 
 
 def _assert_ran(result: dict) -> None:
