@@ -34,6 +34,7 @@ from pathlib import Path
 
 from keras_swin.export import FORMATS as EXPORT_FORMATS
 from keras_swin.export import (
+    check_fuse_attention,
     check_output,
     check_supported,
     export_model,
@@ -584,6 +585,8 @@ def _cmd_export(args) -> int:
     # Before the model loads: a wrong format or path fails now.
     check_supported(args.format)
     check_output(args.output, args.format)
+    if args.fuse_attention:
+        check_fuse_attention(args.format, args.quantize)
     start = time.perf_counter()
     model = load_model(
         args.model, image_size=args.image_size, any_size=args.any_size
@@ -594,6 +597,7 @@ def _cmd_export(args) -> int:
         args.format,
         image_size=args.image_size,
         quantize=args.quantize,
+        fuse_attention=args.fuse_attention,
     )
     shape = tuple(args.image_size or model.input_shape[1:3])
     size = "H, W" if None in shape else f"{shape[0]}, {shape[1]}"
@@ -604,8 +608,11 @@ def _cmd_export(args) -> int:
         )
     else:
         outputs = f"logits (B, {model.output_shape[-1]})"
+    variant = " int8" if args.quantize else ""
+    if args.fuse_attention:
+        variant = " (fused attention, ONNX Runtime only)"
     print(
-        f"{args.format}{' int8' if args.quantize else ''} written to "
+        f"{args.format}{variant} written to "
         f"{args.output}: input (B, {size}, 3) float32, {outputs}, "
         f"{time.perf_counter() - start:.1f} s"
     )
@@ -1215,6 +1222,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("int8",),
         help="int8 weights: LiteRT dynamic range, ONNX dynamic "
         "(default: float32)",
+    )
+    export.add_argument(
+        "--fuse-attention",
+        action="store_true",
+        help="ONNX from the torch backend: each attention as one ONNX "
+        "Runtime com.microsoft.Attention node (faster there; the file "
+        "then runs in ONNX Runtime only; not Swin V2; default: off)",
     )
     export.set_defaults(func=_cmd_export)
 

@@ -21,8 +21,11 @@ PyTorch goes through `torch.onnx.export(dynamo=True)` with a symbolic
 batch (Keras' own path for a dynamic batch fails on LayerNorm); the
 PyTorch and JAX exporters get a fixed size (`FIXED_SIZE`); OpenVINO is
 run in float32 (its CPU default is bfloat16 where the CPU has it).
-`docs/deployment.md` has the backend x format matrix and the measured
-parity.
+`fuse_attention=True` (ONNX from PyTorch) writes a graph for ONNX Runtime
+only: each attention as one `com.microsoft.Attention` node (onnxscript's
+rewriter on q, k and v exported as three projections), which none of the
+exporters produces. `docs/deployment.md` has the backend x format
+matrix and the measured parity.
 """
 
 from __future__ import annotations
@@ -80,6 +83,10 @@ SUFFIXES = {
 #: backend: PyTorch's exporters trace one size, and jax2tf cannot carry
 #: the Swin padding arithmetic on symbolic sizes.
 FIXED_SIZE = {"torch": ("onnx", "openvino"), "jax": ("saved_model",)}
+#: Backends whose ONNX export `fuse_attention` rewrites: the torch.export
+#: graph of `layers.attention.separate_projections` is the pattern
+#: onnxscript's rewriter matches (tf2onnx's graph of it is not).
+FUSE_ATTENTION_BACKENDS = ("torch",)
 
 
 def _backend() -> str:
@@ -300,6 +307,7 @@ def export_model(
     *,
     image_size=None,
     quantize: str | None = None,
+    fuse_attention: bool = False,
     verbose: bool = False,
 ) -> str:
     """Writes `model` as an inference artefact of `format` at `path`.
@@ -325,6 +333,13 @@ def export_model(
         image_size: N or (H, W): fix the size of an any-size model.
         quantize: "int8": LiteRT dynamic-range int8 (TensorFlow's
             converter) or ONNX dynamic int8 (onnxruntime.quantization).
+        fuse_attention: ONNX from PyTorch only: every attention layer
+            becomes one ONNX Runtime `com.microsoft.Attention` node (q, k,
+            v projections, scale, relative bias and shift mask, softmax
+            and the weighted sum in one kernel). The file then runs in
+            ONNX Runtime only; every attention layer of the model must
+            be fused, or nothing is written. Not for Swin V2 (cosine
+            attention has no such kernel) nor with `quantize`.
         verbose: Keras' export messages.
 
     Returns:
@@ -332,7 +347,10 @@ def export_model(
 
     Raises:
         ValueError: unknown or unsupported format, backend or quantize,
-            wrong suffix, a size the model cannot take.
+            wrong suffix, a size the model cannot take, `fuse_attention`
+            where it does not apply.
+        RuntimeError: `fuse_attention` fused fewer attention layers than
+            the model has (nothing is written).
         OSError: `path` cannot be written (checked before exporting).
 
     Example:
@@ -348,6 +366,7 @@ def export_model(
             f"No quantize={quantize!r} for {format}; offered: "
             f"{'; '.join(offered)}."
         )
+    fused = _attention_layers(model, format, quantize) if fuse_attention else 0
     path = os.fspath(path)
     check_output(path, format)
     spec = _signature(model, format, image_size)
@@ -385,7 +404,9 @@ def export_model(
                 )
             _warm_up(model, spec)
         if format == "onnx" and _backend() == "torch":
-            _torch_onnx(model, out, spec)
+            _torch_onnx(model, out, spec, separate_projections=bool(fused))
+            if fused:
+                _fuse_attention(out, fused)
         else:
             model.export(
                 out,
@@ -406,6 +427,112 @@ def export_model(
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return path
+
+
+def check_fuse_attention(
+    format: str, quantize: str | None = None, backend: str | None = None
+) -> None:
+    """Raises a ValueError if `fuse_attention` cannot apply to this export.
+
+    Args:
+        format: one of `FORMATS` (only "onnx" is fused).
+        quantize: the export's `quantize` (fusion and int8 do not combine).
+        backend: a Keras backend; default the current one
+            (`FUSE_ATTENTION_BACKENDS`).
+
+    Example:
+        >>> check_fuse_attention("onnx", backend="torch")
+        >>> check_fuse_attention("openvino", backend="torch")
+        Traceback (most recent call last):
+        ValueError: fuse_attention rewrites ONNX exported from the torch ...
+    """
+    backend = backend or _backend()
+    if format != "onnx" or backend not in FUSE_ATTENTION_BACKENDS:
+        raise ValueError(
+            "fuse_attention rewrites ONNX exported from the "
+            f"{', '.join(FUSE_ATTENTION_BACKENDS)} backend; got {format} "
+            f"from {backend} (pick the backend with KERAS_BACKEND or "
+            "keras-swin --backend)."
+        )
+    if quantize:
+        raise ValueError(
+            "fuse_attention and quantize do not combine: quantize the "
+            "plain ONNX export."
+        )
+
+
+def _attention_layers(model, format: str, quantize) -> int:
+    """The number of attention layers `fuse_attention` must fuse.
+
+    Raises:
+        ValueError: `check_fuse_attention`'s cases, a Swin V2 attention,
+            or no attention at all.
+    """
+    from keras_swin.layers.attention import Attention
+    from keras_swin.layers.window_attention_v2 import WindowAttentionV2
+
+    check_fuse_attention(format, quantize)
+    layers = [
+        layer
+        for layer in model._flatten_layers(include_self=False)
+        if isinstance(layer, Attention)
+    ]
+    cosine = [lay.name for lay in layers if isinstance(lay, WindowAttentionV2)]
+    if cosine:
+        raise ValueError(
+            "fuse_attention cannot fuse Swin V2's scaled cosine attention "
+            f"({cosine[0]} and {len(cosine) - 1} more): ONNX Runtime's "
+            "Attention kernel has no per-head temperature. Export it "
+            "without fuse_attention."
+        )
+    if not layers:
+        raise ValueError("fuse_attention: the model has no attention layer.")
+    return len(layers)
+
+
+def _fuse_attention(path: str, expected: int) -> None:
+    """Rewrites the ONNX file at `path` with `com.microsoft.Attention`.
+
+    onnxscript's ONNX Runtime rewriter, only its attention rules (its
+    SkipLayerNormalization fusion measured slower on CPU: ONNX Runtime's
+    own LayerNormalization and BiasGelu fusions apply at load). Raises a
+    RuntimeError, leaving `path` as it was, when fewer than `expected`
+    attention nodes result.
+    """
+    import onnx_ir
+    from onnx_ir.passes.common import ShapeInferencePass
+    from onnxscript.optimizer import optimize
+    from onnxscript.rewriter.ort_fusions import (
+        attention,
+        mha,
+        mha_bias,
+        sdpa,
+        shape_optimization,
+    )
+
+    model = onnx_ir.load(path)
+    ShapeInferencePass()(model)
+    optimize(model)
+    shape_optimization.rules.apply_to_model(model)
+    optimize(model)
+    sdpa.fuse_sdpa(model, apply_shape_inference=True)
+    mha.fuse_mha1(model)
+    mha.fuse_mha2(model)
+    mha_bias.fuse_mha_bias(model)
+    attention.fuse_attention(model)
+    optimize(model)
+    found = sum(
+        node.op_type == "Attention" and node.domain == "com.microsoft"
+        for node in model.graph
+    )
+    if found != expected:
+        raise RuntimeError(
+            f"fuse_attention fused {found} of the model's {expected} "
+            "attention layers (onnxscript's rewriter did not match the "
+            "rest); export without fuse_attention."
+        )
+    onnx_ir.save(model, path + ".fused")
+    os.replace(path + ".fused", path)
 
 
 def _name_openvino_outputs(xml: str, names: list[str]) -> None:
@@ -452,15 +579,22 @@ def _output_names(model) -> list[str]:
     return ["logits"]
 
 
-def _torch_onnx(model, out: str, spec) -> None:
+def _torch_onnx(
+    model, out: str, spec, *, separate_projections: bool = False
+) -> None:
     """ONNX from PyTorch through torch.export, with a dynamic batch.
 
     Keras 3.15 sends a signature with a dynamic batch to the TorchScript
     exporter, which cannot convert Keras' LayerNorm; torch.export (the
     "dynamo" exporter Keras uses for static shapes only) takes the batch
-    as a symbolic dimension.
+    as a symbolic dimension. `separate_projections`: attention traced
+    in `layers.attention.separate_projections` (for `_fuse_attention`).
     """
+    import contextlib
+
     import torch
+
+    from keras_swin.layers import attention
 
     class _Images(torch.nn.Module):
         def __init__(self, wrapped):
@@ -473,7 +607,12 @@ def _torch_onnx(model, out: str, spec) -> None:
     height, width = spec.shape[1:3]
     example = torch.zeros((2, height, width, 3), dtype=torch.float32)
     module = _Images(model).eval()
-    with torch.no_grad():
+    layout = (
+        attention.separate_projections()
+        if separate_projections
+        else contextlib.nullcontext()
+    )
+    with torch.no_grad(), layout:
         # One eager call first: the layers' cached constants
         # (keras_swin.layers.windows.constant) must be real tensors, not
         # the fake ones a first call inside torch.export would cache.

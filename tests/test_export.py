@@ -25,6 +25,7 @@ import pytest
 from helpers import BACKEND, assert_parity, golden
 from test_pretrained import registry  # noqa: F401 (a fixture)
 
+import keras_swin.layers
 from keras_swin import export
 from keras_swin.cli import main
 
@@ -390,3 +391,103 @@ def test_dense_backbone_exports_its_pyramid_maps(tmp_path, capsys):
         # The first output alone, as for a classifier.
         first = export.run_exported(path, name, x)
         np.testing.assert_array_equal(first, got["P2"])
+
+
+# -- fused attention (ONNX Runtime's com.microsoft.Attention) -------------
+
+
+def _fused_nodes(path) -> dict:
+    """Node counts by op type of the ONNX file at `path`."""
+    import onnx
+
+    counts: dict = {}
+    for node in onnx.load(str(path), load_external_data=False).graph.node:
+        key = f"{node.domain}.{node.op_type}" if node.domain else node.op_type
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def test_fuse_attention_is_refused_where_it_does_not_apply(tmp_path):
+    out = tmp_path / "m.onnx"
+    model = export.load_model(SWIN64 / "checkpoint.pth")
+    with pytest.raises(ValueError, match="rewrites ONNX exported from the"):
+        export.check_fuse_attention("openvino", backend="torch")
+    with pytest.raises(ValueError, match="got onnx from tensorflow"):
+        export.check_fuse_attention("onnx", backend="tensorflow")
+    with pytest.raises(ValueError, match="do not combine"):
+        export.check_fuse_attention("onnx", "int8", backend="torch")
+    export.check_fuse_attention("onnx", backend="torch")
+    if BACKEND not in export.FUSE_ATTENTION_BACKENDS:
+        with pytest.raises(ValueError, match=rf"onnx from (the )?{BACKEND}"):
+            export.export_model(model, out, "onnx", fuse_attention=True)
+        name = export.SUPPORTED[BACKEND][0]
+        path = str(tmp_path / f"m{export.SUFFIXES[name]}")
+        argv = ["export", str(SWIN64 / "checkpoint.pth"), "--format", name]
+        assert main([*argv, "--output", path, "--fuse-attention"]) == 1
+    else:
+        from keras_swin.models import SwinTransformerV2
+
+        v2 = SwinTransformerV2(
+            input_shape=(32, 32, 3),
+            patch_size=4,
+            embed_dim=16,
+            depths=(2,),
+            num_heads=(2,),
+            window_size=4,
+            classes=3,
+        )
+        with pytest.raises(ValueError, match="Swin V2's scaled cosine"):
+            export.export_model(v2, out, "onnx", fuse_attention=True)
+    assert not out.exists()
+
+
+@pytest.mark.skipif(
+    BACKEND not in export.FUSE_ATTENTION_BACKENDS,
+    reason=f"fuse_attention rewrites ONNX exported from "
+    f"{export.FUSE_ATTENTION_BACKENDS}",
+)
+@pytest.mark.parametrize("case", ["swin64", "vit"])
+def test_fused_attention_matches_the_golden_logits(tmp_path, case, capsys):
+    """Every attention layer is one com.microsoft.Attention node (Swin's
+    shifted blocks with their relative bias and mask, ViT's global one),
+    the batch stays dynamic, and the logits are the official ones."""
+    folder, checkpoint = {
+        "swin64": (SWIN64, "checkpoint.pth"),
+        "vit": (VIT, "checkpoint.npz"),
+    }[case]
+    path = str(tmp_path / f"{case}.onnx")
+    argv = ["export", str(folder / checkpoint), "--format", "onnx"]
+    assert main([*argv, "--output", path, "--fuse-attention"]) == 0
+    assert "fused attention, ONNX Runtime only" in capsys.readouterr().out
+    model = export.load_model(folder / checkpoint)
+    layers = [
+        layer
+        for layer in model._flatten_layers(include_self=False)
+        if isinstance(layer, keras_swin.layers.Attention)
+    ]
+    nodes = _fused_nodes(path)
+    assert nodes.get("com.microsoft.Attention") == len(layers) > 0, nodes
+    assert "Softmax" not in nodes, nodes
+    x, reference = _case(folder)
+    for batch in sorted({1, len(x)}):
+        diff = assert_parity(
+            export.run_exported(path, "onnx", x[:batch]),
+            reference[:batch],
+            what=f"fused {case} batch {batch}",
+        )
+    print(f"\n{BACKEND} fused-attention ONNX {case} max abs error: {diff:.3g}")
+
+
+@pytest.mark.skipif(
+    BACKEND not in export.FUSE_ATTENTION_BACKENDS,
+    reason="fuse_attention runs on the torch backend only",
+)
+def test_an_incomplete_fusion_writes_nothing(tmp_path, monkeypatch):
+    from onnxscript.rewriter.ort_fusions import attention
+
+    monkeypatch.setattr(attention, "fuse_attention", lambda model: 0)
+    model = export.load_model(SWIN64 / "checkpoint.pth")
+    out = tmp_path / "m.onnx"
+    with pytest.raises(RuntimeError, match=r"fused 0 of the model's 8"):
+        export.export_model(model, out, "onnx", fuse_attention=True)
+    assert list(tmp_path.iterdir()) == []

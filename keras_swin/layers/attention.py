@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+
 import keras
 from keras import ops
 
@@ -38,6 +41,39 @@ def _slow_fused_backward(q, bias, training) -> bool:
     device = getattr(getattr(q, "device", None), "type", None)
     dtype = keras.backend.standardize_dtype(q.dtype)
     return device == "cpu" and dtype in ("bfloat16", "float16")
+
+
+_SEPARATE_PROJECTIONS = contextvars.ContextVar(
+    "keras_swin_separate_projections", default=False
+)
+
+
+@contextlib.contextmanager
+def separate_projections():
+    """Inference calls inside compute q, k and v as three projections.
+
+    For exporters: inside the context, an inference call of `Attention`
+    (and `WindowAttention`, not Swin V2's cosine attention) projects q, k
+    and v with three matmuls on slices of the `qkv` kernel, the scale
+    folded into q's slice, and attends with plain matmuls and a softmax:
+    the subgraph that onnxscript's ONNX Runtime rewriter fuses into
+    `com.microsoft.Attention` (`keras_swin.export`, `fuse_attention`).
+    Same weights, the same numbers up to float32 rounding; training
+    calls are unchanged.
+
+    Example:
+        >>> attn = Attention(dim=64, num_heads=4)
+        >>> x = keras.ops.ones((2, 197, 64))
+        >>> with separate_projections():
+        ...     y = attn(x)
+        >>> y.shape
+        (2, 197, 64)
+    """
+    token = _SEPARATE_PROJECTIONS.set(True)
+    try:
+        yield
+    finally:
+        _SEPARATE_PROJECTIONS.reset(token)
 
 
 @register
@@ -129,6 +165,8 @@ class Attention(RecordedArguments, ConfigFromArguments, keras.layers.Layer):
         Returns:
             (B, N, C) after `proj`.
         """
+        if _SEPARATE_PROJECTIONS.get() and not training:
+            return self._separate_attention(inputs, bias)
         tokens, q, k, v = self._project(inputs)
         if bias is not None:
             bias = ops.cast(bias, q.dtype)
@@ -144,6 +182,50 @@ class Attention(RecordedArguments, ConfigFromArguments, keras.layers.Layer):
             )
         out = ops.reshape(out, (-1, tokens, self.dim))
         return self.proj_drop(self.proj(out), training=training)
+
+    def _separate_attention(self, inputs, bias):
+        """Inference attention as `separate_projections` describes it.
+
+        Args:
+            inputs: (B, N, C).
+            bias: additive logits bias broadcastable to (B, heads, N, N),
+                or None.
+
+        Returns:
+            (B, N, C) after `proj`.
+        """
+        tokens = inputs.shape[1]
+        if tokens is None:
+            tokens = ops.shape(inputs)[1]
+        width = self.dim
+        kernel = self.qkv.kernel
+        scale = ops.cast(self.scale, kernel.dtype)
+
+        def heads(part, perm, factor=None):
+            # (B, N, C) -> (B, N, heads, head_dim), permuted by `perm`.
+            columns = slice(part * width, (part + 1) * width)
+            weights = kernel[:, columns]
+            if factor is not None:
+                weights = weights * factor
+            y = ops.matmul(inputs, ops.cast(weights, inputs.dtype))
+            if self.qkv.bias is not None:
+                offset = self.qkv.bias[columns]
+                if factor is not None:
+                    offset = offset * factor
+                y = y + ops.cast(offset, y.dtype)
+            y = ops.reshape(y, (-1, tokens, self.num_heads, self.head_dim))
+            return ops.transpose(y, perm)
+
+        q = heads(0, (0, 2, 1, 3), scale)
+        k_t = heads(1, (0, 2, 3, 1))
+        v = heads(2, (0, 2, 1, 3))
+        logits = ops.matmul(q, k_t)
+        if bias is not None:
+            logits = logits + ops.cast(bias, logits.dtype)
+        probs = ops.cast(ops.softmax(ops.cast(logits, "float32")), v.dtype)
+        out = ops.transpose(ops.matmul(probs, v), (0, 2, 1, 3))
+        out = ops.reshape(out, (-1, tokens, self.dim))
+        return self.proj(out)
 
     def _torch_fused_attention(self, q, k, v, bias):
         """PyTorch's fused attention on the heads as strided views.
