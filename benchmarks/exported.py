@@ -14,6 +14,11 @@ interleaved rounds (`bench.run_interleaved`):
 * `keras_onnx_opt`: the same ONNX after ONNX Runtime's transformer
   optimiser (`onnxruntime.transformers.optimizer.optimize_model`,
   model_type "swin" or "vit"), in ONNX Runtime;
+* `keras_onnx_torch` (`_opt`): keras-swin's ONNX exported from the
+  PyTorch backend (torch.export), the same weights;
+* `keras_onnx_torch_fused`: that export with `fuse_attention=True`, each
+  attention one `com.microsoft.Attention` node; compared with the faster
+  of `hf_onnx` and `hf_onnx_opt`;
 * `keras_openvino`: keras-swin's OpenVINO IR in OpenVINO, float32
   (`INFERENCE_PRECISION_HINT: f32`; its CPU default is bfloat16 on CPUs
   with bfloat16 units);
@@ -43,7 +48,7 @@ Example (from the clone's root):
     >>> from benchmarks import exported
     >>> groups = exported.plan(models=["swin_t"], batches=[8])
     >>> [c["impl"] for c in groups[0][0]][:3]
-    ['keras_onnx', 'keras_onnx_opt', 'keras_openvino']
+    ['keras_onnx', 'keras_onnx_opt', 'keras_onnx_torch']
 """
 
 from __future__ import annotations
@@ -73,6 +78,10 @@ IMPLEMENTATIONS = {
         "onnxruntime + transformers optimizer, exported from torch",
         "keras",
     ),
+    "keras_onnx_torch_fused": (
+        "onnxruntime, fused attention, exported from torch",
+        "keras",
+    ),
     "keras_openvino": ("openvino f32", "keras"),
     "keras_saved_model": ("tensorflow", "keras"),
     "hf_torch": ("torch", "hf"),
@@ -80,12 +89,14 @@ IMPLEMENTATIONS = {
     "hf_onnx_opt": ("onnxruntime + transformers optimizer", "hf"),
     "hf_openvino": ("openvino f32", "hf"),
 }
-#: The reference of the same runtime, for the "vs reference ONNX" ratio.
+#: The reference of the same runtime, for the "vs reference ONNX" ratio
+#: (a tuple: the fastest of them in the same rounds).
 SAME_RUNTIME = {
     "keras_onnx": "hf_onnx",
     "keras_onnx_opt": "hf_onnx_opt",
     "keras_onnx_torch": "hf_onnx",
     "keras_onnx_torch_opt": "hf_onnx_opt",
+    "keras_onnx_torch_fused": ("hf_onnx", "hf_onnx_opt"),
     "keras_openvino": "hf_openvino",
 }
 #: ONNX opset of the reference's `torch.onnx.export`.
@@ -150,7 +161,7 @@ def plan(
 
     Example:
         >>> [len(p[0]) for p in plan(models=["vit_b16"], batches=[1, 8])]
-        [9, 9]
+        [12, 12]
     """
     bad = [
         m for m in models if m not in bench.MODELS or bench.dense.is_dense(m)
@@ -271,17 +282,19 @@ def _keras_artefacts(model: str, size: int) -> dict:
     return _PREPARED[key]
 
 
-def _keras_torch_onnx(model: str, size: int) -> str:
+def _keras_torch_onnx(model: str, size: int, fused: bool = False) -> str:
     """keras-swin's ONNX exported from the PyTorch backend (same weights).
 
-    `export_model` on the torch backend (torch.export, dynamic batch), in
-    a subprocess, as a process has one Keras backend.
+    `export_model` on the torch backend (torch.export, dynamic batch;
+    `fuse_attention=fused`), in a subprocess, as a process has one Keras
+    backend.
     """
     import subprocess
 
     artefacts = _keras_artefacts(model, size)
     folder = artefacts["folder"]
-    path = os.path.join(folder, "model_torch.onnx")
+    name = "model_torch_fused.onnx" if fused else "model_torch.onnx"
+    path = os.path.join(folder, name)
 
     def export():
         env = dict(os.environ, KERAS_BACKEND="torch")
@@ -295,7 +308,8 @@ def _keras_torch_onnx(model: str, size: int) -> str:
         )
         spec = json.dumps({model: bench.MODELS[model]})
         done = subprocess.run(
-            [sys.executable, "-c", code, spec, model, str(size), folder],
+            [sys.executable, "-c", code, spec, model, str(size), folder]
+            + (["fused"] if fused else []),
             env=env,
             capture_output=True,
             text=True,
@@ -304,18 +318,25 @@ def _keras_torch_onnx(model: str, size: int) -> str:
             tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
             raise RuntimeError(f"torch-backend export failed: {tail}")
 
-    _export_timed(folder, "onnx_torch", export, path)
-    artefacts["paths"]["onnx_torch"] = path
+    key = "onnx_torch_fused" if fused else "onnx_torch"
+    _export_timed(folder, key, export, path)
+    artefacts["paths"][key] = path
     return path
 
 
-def _export_from_torch(model: str, size: str, folder: str) -> None:
-    """In a torch-backend process: the run's weights, exported to ONNX."""
+def _export_from_torch(
+    model: str, size: str, folder: str, fused: str = ""
+) -> None:
+    """In a torch-backend process: the run's weights, exported to ONNX
+    (with `fuse_attention` when `fused` is "fused")."""
     from keras_swin.export import export_model
 
     size = int(size)
     net = _keras_net(model, size, os.path.join(folder, "model.weights.h5"))
-    export_model(net, os.path.join(folder, "model_torch.onnx"), "onnx")
+    name = "model_torch_fused.onnx" if fused else "model_torch.onnx"
+    export_model(
+        net, os.path.join(folder, name), "onnx", fuse_attention=bool(fused)
+    )
 
 
 def _hf_artefacts(model: str, size: int) -> dict:
@@ -547,7 +568,8 @@ def runner(case: dict):
     )
     if IMPLEMENTATIONS[impl][0].startswith("onnxruntime"):
         if impl.startswith("keras_onnx_torch"):
-            path = _keras_torch_onnx(model, size)
+            fused = impl.endswith("_fused")
+            path = _keras_torch_onnx(model, size, fused=fused)
         else:
             path = artefacts["paths"]["onnx"]
         if impl.endswith("_opt"):
@@ -723,6 +745,17 @@ def _get(results, model, batch, impl, compiled=False):
     )
 
 
+def _same_runtime(results, row):
+    """The reference row `row` is compared with (`SAME_RUNTIME`): the
+    fastest of its references in the same rounds, or None."""
+    same = SAME_RUNTIME.get(row["impl"]) or ()
+    if isinstance(same, str):
+        same = (same,)
+    found = [_get(results, row["model"], row["batch"], s) for s in same]
+    found = [r for r in found if r and "error" not in r]
+    return max(found, key=lambda r: r["images_per_s"], default=None)
+
+
 def summary(report: dict) -> list[dict]:
     """Per (model, batch): keras-swin's best exported row and its ratios.
 
@@ -754,8 +787,7 @@ def summary(report: dict) -> list[dict]:
                 continue
             best = max(keras_rows, key=lambda r: r["images_per_s"])
             eager = _get(results, model, batch, "hf_torch")
-            same = SAME_RUNTIME.get(best["impl"])
-            ref_same = _get(results, model, batch, same) if same else None
+            ref_same = _same_runtime(results, best)
             row = dict(
                 model=model,
                 batch=batch,
@@ -780,7 +812,8 @@ def markdown(report: dict) -> str:
 
     "vs PyTorch" is a row's images/s over the Hugging Face model in eager
     PyTorch measured in the same rounds; "vs ref. ONNX" over the
-    reference's own ONNX in the same runtime (`SAME_RUNTIME`); "max abs
+    reference's own ONNX in the same runtime (`SAME_RUNTIME`, the faster
+    reference where it names two); "max abs
     err" the largest difference from the source model's logits, marked
     "(!)" above `TOLERANCE` * max(1, largest logit).
 
@@ -825,12 +858,8 @@ def markdown(report: dict) -> str:
             continue
         eager = _get(results, r["model"], r["batch"], "hf_torch")
         vs_torch = None if r is eager else bench._ratio(r, eager)
-        same = SAME_RUNTIME.get(r["impl"])
-        vs_same = (
-            bench._ratio(r, _get(results, r["model"], r["batch"], same))
-            if same
-            else None
-        )
+        ref_same = _same_runtime(results, r)
+        vs_same = bench._ratio(r, ref_same) if ref_same else None
         lines.append(
             label + f"| {bench._fmt(r['images_per_s'])} "
             f"| {bench._fmt(r['ms_per_call'], 0)} "

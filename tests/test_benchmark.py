@@ -1171,17 +1171,63 @@ def test_exported_from_the_torch_backend_matches_the_keras_model(
     tiny_models, monkeypatch, tmp_path
 ):
     """keras-swin's ONNX exported from the PyTorch backend, with the
-    TensorFlow model's weights, gives its logits."""
+    TensorFlow model's weights, gives its logits; so does the export
+    with fused attention."""
     monkeypatch.setattr(exported, "_PREPARED", {"folder": str(tmp_path)})
     (row,) = exported.plan(
         models=["swin_tiny"],
         batches=[2],
         size=32,
-        implementations=["keras_onnx_torch"],
+        implementations=["keras_onnx_torch", "keras_onnx_torch_fused"],
         torch_compile=False,
         **TIMING,
     )[0]
-    (result,) = bench.run_interleaved(row)
-    assert "error" not in result, result["error"]
-    assert result["check_ok"] and result["max_abs_err"] < 1e-5
-    assert "onnx_torch" in result["export_s"]
+    results = bench.run_interleaved(row)
+    assert [r["impl"] for r in results] == [
+        "keras_onnx_torch",
+        "keras_onnx_torch_fused",
+    ]
+    for result in results:
+        assert "error" not in result, result["error"]
+        assert result["check_ok"] and result["max_abs_err"] < 1e-5
+    assert {"onnx_torch", "onnx_torch_fused"} <= set(results[1]["export_s"])
+    fused = tmp_path / "keras_swin_tiny_32" / "model_torch_fused.onnx"
+    import onnx
+
+    ops = [n.op_type for n in onnx.load(str(fused)).graph.node]
+    assert ops.count("Attention") == sum(
+        bench.MODELS["swin_tiny"]["config"]["depths"]
+    )
+
+
+def test_fused_rows_are_compared_with_the_faster_reference_onnx():
+    """The fused-attention row's "vs ref. ONNX" is over the faster of the
+    reference's ONNX with and without ONNX Runtime's optimiser."""
+
+    def row(impl, images_per_s):
+        return dict(
+            impl=impl,
+            model="swin_t",
+            batch=8,
+            compile=False,
+            exported=True,
+            images_per_s=images_per_s,
+            ms_per_call=8000 / images_per_s,
+            max_abs_err=0.0,
+            check_ok=True,
+        )
+
+    results = [
+        row("keras_onnx_torch_fused", 33.0),
+        row("hf_torch", 16.5),
+        row("hf_onnx", 30.0),
+        row("hf_onnx_opt", 31.0),
+    ]
+    (best,) = exported.summary({"results": results})
+    assert best["best"] == "keras_onnx_torch_fused"
+    assert best["vs_torch"] == pytest.approx(2.0)
+    assert best["vs_same_runtime"] == pytest.approx(33.0 / 31.0)
+    results[3]["images_per_s"] = 29.0
+    (best,) = exported.summary({"results": results})
+    assert best["vs_same_runtime"] == pytest.approx(1.1)
+    assert best["met"] == [True, True]
