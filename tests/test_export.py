@@ -391,6 +391,19 @@ def test_dense_backbone_exports_its_pyramid_maps(tmp_path, capsys):
         # The first output alone, as for a classifier.
         first = export.run_exported(path, name, x)
         np.testing.assert_array_equal(first, got["P2"])
+    if BACKEND in export.FUSE_ATTENTION_BACKENDS:
+        # Fused attention: the padded windows of the "pad" window mode.
+        path = str(tmp_path / "det_fused.onnx")
+        export.export_model(
+            model, path, "onnx", image_size=(250, 333), fuse_attention=True
+        )
+        nodes = _fused_nodes(path)
+        assert nodes.get("com.microsoft.Attention") == _attentions(model)
+        got = export.run_exported(path, "onnx", x, all_outputs=True)
+        assert list(got) == list(expected)
+        for key, reference in expected.items():
+            diff = assert_parity(got[key], reference, what=f"fused {key}")
+        print(f"\n{BACKEND} fused backbone P5 max abs error: {diff:.3g}")
 
 
 # -- fused attention (ONNX Runtime's com.microsoft.Attention) -------------
@@ -405,6 +418,14 @@ def _fused_nodes(path) -> dict:
         key = f"{node.domain}.{node.op_type}" if node.domain else node.op_type
         counts[key] = counts.get(key, 0) + 1
     return counts
+
+
+def _attentions(model) -> int:
+    """The model's attention layers (Swin: the sum of its depths)."""
+    layers = model._flatten_layers(include_self=False)
+    count = sum(isinstance(lay, keras_swin.layers.Attention) for lay in layers)
+    assert count > 0
+    return count
 
 
 def test_fuse_attention_is_refused_where_it_does_not_apply(tmp_path):
@@ -460,13 +481,8 @@ def test_fused_attention_matches_the_golden_logits(tmp_path, case, capsys):
     assert main([*argv, "--output", path, "--fuse-attention"]) == 0
     assert "fused attention, ONNX Runtime only" in capsys.readouterr().out
     model = export.load_model(folder / checkpoint)
-    layers = [
-        layer
-        for layer in model._flatten_layers(include_self=False)
-        if isinstance(layer, keras_swin.layers.Attention)
-    ]
     nodes = _fused_nodes(path)
-    assert nodes.get("com.microsoft.Attention") == len(layers) > 0, nodes
+    assert nodes.get("com.microsoft.Attention") == _attentions(model), nodes
     assert "Softmax" not in nodes, nodes
     x, reference = _case(folder)
     for batch in sorted({1, len(x)}):
