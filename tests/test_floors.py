@@ -73,6 +73,10 @@ DEFERRED = {
     ("keras_swin.cli", "keras_swin.ade20k"),
     # Exporting loads a model, after the command line chose the backend.
     ("keras_swin.export", "keras_swin.applications"),
+    # Fusing attention reads the layer classes, which import Keras; the
+    # command line imports this module before it picks the backend.
+    ("keras_swin.export", "keras_swin.layers.attention"),
+    ("keras_swin.export", "keras_swin.layers.window_attention_v2"),
     # Label tables and image loading work without Keras.
     ("keras_swin.imagenet", "keras_swin.layers.preprocessing_info"),
     # `keras-swin train --help` needs the parser, not the trainer.
